@@ -50,11 +50,13 @@ class ProfileDelta:
 class Profile:
     """Online state of one user: what they saw lately, what they rejected, what they like.
 
-    ``recent`` is newest last and capped at :data:`RECENT_LIMIT`.
+    ``recent`` is newest last and capped at :data:`RECENT_LIMIT` (the behaviour sequence models
+    read); ``seen`` is every item ever consumed, uncapped, for the "already consumed" filter.
     """
 
     user_id: str
     recent: list[tuple[str, float]] = field(default_factory=list)
+    seen: set[str] = field(default_factory=set)
     negatives: set[str] = field(default_factory=set)
     blocked_creators: set[str] = field(default_factory=set)
     interests: dict[str, float] = field(default_factory=dict)
@@ -70,7 +72,7 @@ class Profile:
 
     def is_new(self) -> bool:
         """A user with no history at all (cold start)."""
-        return not self.recent and not self.interests
+        return not self.seen and not self.interests
 
     def apply(self, delta: ProfileDelta) -> None:
         """Fold ``delta`` into this profile in place."""
@@ -78,6 +80,7 @@ class Profile:
             merged = self.recent + delta.recent
             merged.sort(key=lambda pair: pair[1])
             self.recent = merged[-RECENT_LIMIT:]
+            self.seen.update(item_id for item_id, _ in delta.recent)
         self.negatives |= delta.negatives
         self.blocked_creators |= delta.blocked_creators
         for category, weight in delta.interests.items():

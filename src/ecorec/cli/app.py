@@ -1,0 +1,28 @@
+"""The ``ecorec`` command: one verb per capability; each issue adds its verbs here."""
+
+from __future__ import annotations
+
+import typer
+
+from ecorec.cli import data_commands, model_commands
+
+app = typer.Typer(
+    name="ecorec",
+    help="ecorec: an ecosystem-aware recommendation platform.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("generate")(data_commands.generate)
+app.command("ingest")(data_commands.ingest)
+app.command("info")(data_commands.info)
+app.command("train")(model_commands.train)
+app.command("recommend")(model_commands.recommend)
+config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
+config_app.command("show")(model_commands.config_show)
+app.add_typer(config_app, name="config")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

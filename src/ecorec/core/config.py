@@ -1,0 +1,167 @@
+"""One TOML file, validated, with ``ECOREC_`` environment variables on top.
+
+Unknown keys are errors everywhere: a misspelt ``qouta`` must not silently fall back to a
+default. Component parameters sit under the stage that owns them, keyed by the component's
+name (``[pipeline.recall] popular = { half_life_days = 3 }``) and are validated by that
+component's own config when the pipeline is built.
+
+Example:
+    >>> cfg = load_config(None, {"pipeline": {"recall": {"channels": ["popular"]}}})
+    >>> cfg.pipeline.recall.channels
+    ['popular']
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
+
+
+class ConfigError(ValueError):
+    """A configuration file or value that cannot be used; the message says which key."""
+
+
+class Section(BaseModel):
+    """A config table: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class StageSection(BaseModel):
+    """A stage whose extra keys are the parameters of its named components."""
+
+    model_config = ConfigDict(extra="allow")
+
+    def _names(self) -> list[str]:
+        raise NotImplementedError  # each stage says which names may carry parameters
+
+    @model_validator(mode="after")
+    def _extras_are_components(self) -> StageSection:
+        names = set(self._names())
+        for key, value in (self.model_extra or {}).items():
+            if key not in names:
+                raise ValueError(
+                    f"unknown key {key!r}: not a setting, nor a component listed in this stage "
+                    f"({', '.join(sorted(names)) or 'none'})"
+                )
+            if not isinstance(value, dict):
+                raise ValueError(f"{key!r} must be a table of that component's parameters")
+        return self
+
+    def params(self, name: str) -> dict[str, Any]:
+        """The parameters given for component ``name`` (empty when none)."""
+        return dict((self.model_extra or {}).get(name, {}))
+
+
+class StorageConfig(Section):
+    """Where ecorec keeps things; empty URLs are derived from ``database_url``."""
+
+    database_url: str = "sqlite:///ecorec.db"
+    profiles_url: str = ""
+    models_url: str = ""
+
+
+class RecallConfig(StageSection):
+    """Recall channels, their quotas after merge, and the merge filters."""
+
+    channels: list[str] = Field(default_factory=lambda: ["popular"], min_length=1)
+    quota: dict[str, int] = Field(default_factory=dict)
+    max_candidates: int = Field(500, gt=0)
+    filter_seen: bool = True
+
+    def _names(self) -> list[str]:
+        return self.channels
+
+    @model_validator(mode="after")
+    def _quota_names(self) -> RecallConfig:
+        for name, value in self.quota.items():
+            if name not in self.channels:
+                raise ValueError(f"quota for {name!r}, which is not in channels {self.channels}")
+            if value < 0:
+                raise ValueError(f"quota for {name!r} must be >= 0, got {value}")
+        return self
+
+
+class RankConfig(StageSection):
+    """The ranker and the fusion weights that turn its predictions into one score."""
+
+    model: str = "recall_order"
+    fusion: dict[str, float] = Field(default_factory=dict)
+
+    def _names(self) -> list[str]:
+        return [self.model]
+
+
+class RerankConfig(StageSection):
+    """Re-rankers applied in ``order``."""
+
+    order: list[str] = Field(default_factory=list)
+
+    def _names(self) -> list[str]:
+        return self.order
+
+
+class PipelineConfig(Section):
+    """The declared pipeline: recall -> merge -> rank -> rerank."""
+
+    seed: int = 0
+    recall: RecallConfig = Field(default_factory=RecallConfig)
+    rank: RankConfig = Field(default_factory=RankConfig)
+    rerank: RerankConfig = Field(default_factory=RerankConfig)
+
+
+class EcorecConfig(BaseSettings):
+    """The whole configuration. Environment: ``ECOREC_STORAGE__DATABASE_URL=...``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ECOREC_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+    pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
+
+
+
+def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def load_config(
+    path: str | Path | None = None, overrides: dict[str, Any] | None = None
+) -> EcorecConfig:
+    """Read ``path`` (TOML), then the environment on top, then ``overrides`` (CLI flags).
+
+    Raises:
+        ConfigError: naming the file and every bad key.
+    """
+    data: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        try:
+            data = tomllib.loads(p.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"{p}: no such config file") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{p}: not valid TOML: {exc}") from None
+    try:
+        environment = EnvSettingsSource(EcorecConfig)()
+        data = _merge(_merge(data, environment), overrides or {})
+        # model_validate, unlike the constructor, reads no source again: the order above holds.
+        return EcorecConfig.model_validate(data)
+    except ValidationError as exc:
+        where = f"{path}: " if path else ""
+        problems = "; ".join(
+            f"{'.'.join(str(x) for x in err['loc']) or '(top)'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"{where}invalid configuration: {problems}") from None

@@ -1,0 +1,82 @@
+"""What trainable components learn from: interactions, from the stores or from a table.
+
+Components read interactions through :meth:`TrainingData.interactions` and never care whether
+they come from the EventLog of a running platform or from an evaluation split, so the same
+training code serves ``ecorec train`` and ``ecorec evaluate``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ecorec.core.events import POSITIVE_TYPES
+from ecorec.data.protocols import Catalog, EventLog
+
+#: Columns of every table :meth:`TrainingData.interactions` yields.
+INTERACTION_COLUMNS = ("user_id", "item_id", "ts", "type", "value")
+
+
+@dataclass
+class TrainingData:
+    """Interactions to learn from, plus the catalog for item and user metadata.
+
+    Args:
+        events: the EventLog to read (or None when ``table`` is given).
+        catalog: item/user metadata, when available.
+        table: an interactions table (``user_id``, ``item_id``, ``timestamp``, ``rating``), as
+            the dataset loaders and splitters produce; rows become ``rating`` events.
+        end: only events strictly before this time (seconds) are used.
+    """
+
+    events: EventLog | None = None
+    catalog: Catalog | None = None
+    table: pa.Table | None = None
+    end: float | None = None
+
+    def interactions(
+        self, types: Iterable[str] = POSITIVE_TYPES, batch_size: int = 500_000
+    ) -> Iterator[pa.Table]:
+        """Yield tables of :data:`INTERACTION_COLUMNS` for events of ``types``."""
+        wanted = sorted(str(t) for t in types)
+        if self.table is not None:
+            yield from _from_table(self.table, wanted, self.end)
+            return
+        if self.events is None:
+            raise ValueError("TrainingData needs an event log or an interactions table")
+        for batch in self.events.scan_batches(end=self.end, types=wanted, batch_size=batch_size):
+            yield batch.select(["user_id", "item_id", "ts", "type", "value"])
+
+    def now(self) -> float:
+        """The reference time for decays: ``end``, else the newest interaction's time."""
+        if self.end is not None:
+            return self.end
+        newest = 0.0
+        for batch in self.interactions():
+            if batch.num_rows:
+                newest = max(newest, float(pc.max(batch.column("ts")).as_py() or 0.0))
+        return newest
+
+
+def _from_table(table: pa.Table, wanted: list[str], end: float | None) -> Iterator[pa.Table]:
+    if "rating" not in wanted:
+        return
+    n = table.num_rows
+    ts = table.column("timestamp") if "timestamp" in table.column_names else pa.nulls(n)
+    ts = pc.fill_null(pc.cast(ts, pa.float64()), 0.0)
+    out = pa.table(
+        {
+            "user_id": table.column("user_id"),
+            "item_id": table.column("item_id"),
+            "ts": ts,
+            "type": pa.array(["rating"] * n, pa.string()),
+            "value": pc.cast(table.column("rating"), pa.float64())
+            if "rating" in table.column_names else pa.nulls(n, pa.float64()),
+        }
+    )
+    if end is not None:
+        out = out.filter(pc.less(out.column("ts"), end))
+    yield out

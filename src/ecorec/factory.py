@@ -1,0 +1,129 @@
+"""Build the declared pipeline from configuration, and train or load its components.
+
+The component registries below map the names used in TOML to classes; each later stage
+(ranking models, re-rankers, more channels) registers here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ecorec.core.component import Component, Trainable
+from ecorec.core.config import ConfigError, EcorecConfig
+from ecorec.core.pipeline import Pipeline
+from ecorec.data.lookup import ItemLookup
+from ecorec.data.registry import ModelNotFoundError
+from ecorec.data.stores import Stores
+from ecorec.data.training import TrainingData
+from ecorec.ranking.recall_order import RecallOrderRanker
+from ecorec.recall.merge import Merge
+from ecorec.recall.popular import PopularRecall
+
+log = logging.getLogger(__name__)
+
+CHANNELS: dict[str, type[Component]] = {PopularRecall.name: PopularRecall}
+RANKERS: dict[str, type[Component]] = {RecallOrderRanker.name: RecallOrderRanker}
+RERANKERS: dict[str, type[Component]] = {}
+
+
+def _make(kind: str, registry: dict[str, type[Component]], name: str,
+          params: dict[str, Any]) -> Component:
+    if name not in registry:
+        raise ConfigError(f"unknown {kind} {name!r}; known: {', '.join(sorted(registry))}")
+    try:
+        return registry[name](params)
+    except ValueError as exc:
+        raise ConfigError(f"parameters of {kind} {name!r}: {exc}") from None
+
+
+@dataclass
+class Components:
+    """The configured stages, before they are wired into a :class:`Pipeline`."""
+
+    channels: list[Component]
+    ranker: Component
+    rerankers: list[Component] = field(default_factory=list)
+
+    def all(self) -> list[Component]:
+        return [*self.channels, self.ranker, *self.rerankers]
+
+    def trainable(self) -> list[Any]:
+        return [c for c in self.all() if isinstance(c, Trainable)]
+
+
+def build_components(config: EcorecConfig) -> Components:
+    """Instantiate every component the configuration names, validating its parameters."""
+    recall, rank, rerank = config.pipeline.recall, config.pipeline.rank, config.pipeline.rerank
+    return Components(
+        channels=[_make("recall channel", CHANNELS, n, recall.params(n)) for n in recall.channels],
+        ranker=_make("ranker", RANKERS, rank.model, rank.params(rank.model)),
+        rerankers=[_make("re-ranker", RERANKERS, n, rerank.params(n)) for n in rerank.order],
+    )
+
+
+def train_component(component: Any, data: TrainingData, stores: Stores) -> str:
+    """Train one component, save it as a new registry version and activate it."""
+    component.train(data)
+    with tempfile.TemporaryDirectory(prefix=f"ecorec-{component.name}-") as tmp:
+        metrics = component.save(Path(tmp))
+        version = stores.registry.save(
+            component.name, Path(tmp), metrics=metrics,
+            config=component.config.model_dump(mode="json"),
+        )
+    stores.registry.activate(component.name, version)
+    return version
+
+
+def load_or_train(
+    components: Components,
+    stores: Stores,
+    train_missing: bool,
+    on_train: Callable[[str], None] | None = None,
+) -> list[str]:
+    """Load every trainable component's active version; train the missing ones if allowed.
+
+    Returns the names of components that are neither loaded nor trained (the pipeline then
+    runs without them, degraded).
+    """
+    missing = []
+    for component in components.trainable():
+        try:
+            component.load(stores.registry.open(component.name))
+            continue
+        except ModelNotFoundError:
+            pass
+        if not train_missing:
+            missing.append(component.name)
+            continue
+        if on_train is not None:
+            on_train(component.name)
+        train_component(component, TrainingData(stores.events, stores.catalog), stores)
+    return missing
+
+
+def build_pipeline(config: EcorecConfig, stores: Stores, train_missing: bool = False,
+                   on_train: Callable[[str], None] | None = None) -> Pipeline:
+    """The runnable pipeline of ``config`` over ``stores``.
+
+    Channels whose model is missing are left out (and reported by :func:`load_or_train`);
+    if that leaves none, :class:`ConfigError` says to run ``ecorec train``.
+    """
+    components = build_components(config)
+    missing = set(load_or_train(components, stores, train_missing, on_train))
+    channels = [c for c in components.channels if c.name not in missing]
+    if not channels:
+        raise ConfigError("no recall channel has a trained model: run `ecorec train` first")
+    ranker = components.ranker if components.ranker.name not in missing else RecallOrderRanker()
+    recall = config.pipeline.recall
+    merge = Merge(
+        {"quota": recall.quota, "max_candidates": recall.max_candidates,
+         "filter_seen": recall.filter_seen},
+        items=ItemLookup.from_catalog(stores.catalog),
+    )
+    rerankers = [r for r in components.rerankers if r.name not in missing]
+    return Pipeline(channels, merge, ranker, rerankers, profiles=stores.profiles)  # type: ignore[arg-type]

@@ -1,0 +1,95 @@
+"""Merge: per-channel quotas, dedupe with provenance, and the filters nothing may pass.
+
+An item proposed by several channels is kept once, with every channel in ``channels`` (the
+first "why recommended" reason). Filters drop what the user must never see again: items
+already consumed (configurable), items marked not-interested, items of blocked creators, and
+items that are deleted or unknown to the catalog.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from ecorec.core.component import Component, ComponentConfig
+from ecorec.core.contracts import Candidate, Request
+from ecorec.core.profile import Profile
+from ecorec.data.lookup import ItemLookup
+
+
+class MergeConfig(ComponentConfig):
+    """Quotas per channel (``default_quota`` for the rest), a cap, and the seen filter."""
+
+    quota: dict[str, int] = Field(default_factory=dict)
+    default_quota: int = Field(200, ge=0)
+    max_candidates: int = Field(500, gt=0)
+    filter_seen: bool = True
+
+
+class Merge(Component):
+    """Fuse channel outputs into one candidate list, channels in priority order.
+
+    Args:
+        config: a :class:`MergeConfig`.
+        items: the catalog view used to drop deleted items and blocked creators; without it
+            only the profile-based filters apply.
+
+    Example:
+        >>> from ecorec.core.contracts import Candidate, Request
+        >>> from ecorec.core.profile import Profile
+        >>> merge = Merge({"quota": {"a": 1}})
+        >>> out = merge(Request("u"), Profile("u"), {"a": [Candidate("x", 2.0, "a"),
+        ...     Candidate("y", 1.0, "a")], "b": [Candidate("x", 5.0, "b")]})
+        >>> [(c.item_id, c.channels) for c in out]
+        [('x', ['a', 'b'])]
+    """
+
+    name = "merge"
+    Config = MergeConfig
+    config: MergeConfig
+
+    def __init__(self, config: MergeConfig | dict | None = None,
+                 items: ItemLookup | None = None) -> None:
+        super().__init__(config)
+        self.items = items
+
+    def _blocked(self, profile: Profile) -> set[str]:
+        blocked = set(profile.negatives)
+        if self.config.filter_seen:
+            blocked.update(profile.seen)
+        return blocked
+
+    def allowed(self, item_id: str, profile: Profile, blocked: set[str]) -> bool:
+        """Whether ``item_id`` passes every filter for this user."""
+        if item_id in blocked:
+            return False
+        if self.items is None:
+            return True
+        if not self.items.is_available(item_id):
+            return False
+        creator = self.items.creator(item_id)
+        return creator is None or creator not in profile.blocked_creators
+
+    def __call__(
+        self, request: Request, profile: Profile, outputs: dict[str, list[Candidate]]
+    ) -> list[Candidate]:
+        blocked = self._blocked(profile)
+        merged: dict[str, Candidate] = {}
+        for name, candidates in outputs.items():
+            quota = self.config.quota.get(name, self.config.default_quota)
+            taken = 0
+            for candidate in sorted(candidates, key=lambda c: -c.score):
+                if taken >= quota:
+                    break
+                kept = merged.get(candidate.item_id)
+                if kept is not None:
+                    if name not in kept.channels:
+                        kept.channels.append(name)
+                    continue
+                if not self.allowed(candidate.item_id, profile, blocked):
+                    continue
+                merged[candidate.item_id] = Candidate(
+                    candidate.item_id, candidate.score, name, [name],
+                    dict(candidate.predictions), list(candidate.reasons),
+                )
+                taken += 1
+        return list(merged.values())[: self.config.max_candidates]
