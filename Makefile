@@ -33,6 +33,7 @@ demo: install
 
 lint: install-dev
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy
 
 test: install-dev lint
 	$(BIN)/python -m pytest

@@ -31,8 +31,9 @@ RANKERS: dict[str, type[Component]] = {RecallOrderRanker.name: RecallOrderRanker
 RERANKERS: dict[str, type[Component]] = {}
 
 
-def _make(kind: str, registry: dict[str, type[Component]], name: str,
-          params: dict[str, Any]) -> Component:
+def _make(
+    kind: str, registry: dict[str, type[Component]], name: str, params: dict[str, Any]
+) -> Component:
     if name not in registry:
         raise ConfigError(f"unknown {kind} {name!r}; known: {', '.join(sorted(registry))}")
     try:
@@ -72,7 +73,9 @@ def train_component(component: Any, data: TrainingData, stores: Stores) -> str:
     with tempfile.TemporaryDirectory(prefix=f"ecorec-{component.name}-") as tmp:
         metrics = component.save(Path(tmp))
         version = stores.registry.save(
-            component.name, Path(tmp), metrics=metrics,
+            component.name,
+            Path(tmp),
+            metrics=metrics,
             config=component.config.model_dump(mode="json"),
         )
     stores.registry.activate(component.name, version)
@@ -106,8 +109,12 @@ def load_or_train(
     return missing
 
 
-def build_pipeline(config: EcorecConfig, stores: Stores, train_missing: bool = False,
-                   on_train: Callable[[str], None] | None = None) -> Pipeline:
+def build_pipeline(
+    config: EcorecConfig,
+    stores: Stores,
+    train_missing: bool = False,
+    on_train: Callable[[str], None] | None = None,
+) -> Pipeline:
     """The runnable pipeline of ``config`` over ``stores``.
 
     Channels whose model is missing are left out (and reported by :func:`load_or_train`);
@@ -121,8 +128,11 @@ def build_pipeline(config: EcorecConfig, stores: Stores, train_missing: bool = F
     ranker = components.ranker if components.ranker.name not in missing else RecallOrderRanker()
     recall = config.pipeline.recall
     merge = Merge(
-        {"quota": recall.quota, "max_candidates": recall.max_candidates,
-         "filter_seen": recall.filter_seen},
+        {
+            "quota": recall.quota,
+            "max_candidates": recall.max_candidates,
+            "filter_seen": recall.filter_seen,
+        },
         items=ItemLookup.from_catalog(stores.catalog),
     )
     rerankers = [r for r in components.rerankers if r.name not in missing]

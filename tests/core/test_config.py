@@ -5,8 +5,10 @@ from ecorec.core.config import ConfigError, load_config
 
 def test_defaults_and_component_params(tmp_path):
     path = tmp_path / "ecorec.toml"
-    path.write_text('[pipeline.recall]\nchannels = ["popular"]\nquota = { popular = 50 }\n'
-                    'popular = { half_life_days = 3 }\n')
+    path.write_text(
+        '[pipeline.recall]\nchannels = ["popular"]\nquota = { popular = 50 }\n'
+        "popular = { half_life_days = 3 }\n"
+    )
     cfg = load_config(path)
     assert cfg.pipeline.recall.quota == {"popular": 50}
     assert cfg.pipeline.recall.params("popular") == {"half_life_days": 3}

@@ -3,8 +3,8 @@ import pytest
 
 from ecorec.core.component import NotTrainedError
 from ecorec.core.contracts import Candidate, Request
-from ecorec.core.profile import Consent, Profile, ProfileDelta
 from ecorec.core.pipeline import Pipeline
+from ecorec.core.profile import Consent, Profile, ProfileDelta
 from ecorec.data.lookup import ItemLookup
 from ecorec.data.profiles import MemoryProfileStore
 from ecorec.data.training import TrainingData
@@ -24,20 +24,32 @@ class FixedChannel:
     def __call__(self, request, profile):
         if self.fail:
             raise RuntimeError("boom")
-        return [Candidate(i, float(len(self.items) - k), self.name)
-                for k, i in enumerate(self.items)]
+        return [
+            Candidate(i, float(len(self.items) - k), self.name) for k, i in enumerate(self.items)
+        ]
 
 
 def _table(rows):
     users, items, stamps = zip(*rows, strict=True)
-    return pa.table({"user_id": list(users), "item_id": list(items),
-                     "rating": [5.0] * len(rows), "timestamp": [float(t) for t in stamps]})
+    return pa.table(
+        {
+            "user_id": list(users),
+            "item_id": list(items),
+            "rating": [5.0] * len(rows),
+            "timestamp": [float(t) for t in stamps],
+        }
+    )
 
 
 def test_popular_known_answer_with_decay():
     # "old" has 3 interactions 14 days before "new"'s 2: with a 7-day half-life 3/4 < 2.
-    rows = [("a", "old", 0), ("b", "old", 0), ("c", "old", 0), ("a", "new", 14 * DAY),
-            ("b", "new", 14 * DAY)]
+    rows = [
+        ("a", "old", 0),
+        ("b", "old", 0),
+        ("c", "old", 0),
+        ("a", "new", 14 * DAY),
+        ("b", "new", 14 * DAY),
+    ]
     decayed = PopularRecall({"half_life_days": 7})
     decayed.train(TrainingData(table=_table(rows)))
     out = decayed(Request("x"), Profile("x"))
@@ -65,13 +77,31 @@ def test_popular_save_load_roundtrip(tmp_path):
 
 
 def test_merge_quotas_dedupe_and_filters():
-    lookup = ItemLookup(info={"a": ("x", "c1"), "b": ("x", "c2"), "c": ("y", "c1"),
-                              "d": ("y", "c3"), "e": ("z", "c3")}, deleted={"gone"})
+    lookup = ItemLookup(
+        info={
+            "a": ("x", "c1"),
+            "b": ("x", "c2"),
+            "c": ("y", "c1"),
+            "d": ("y", "c3"),
+            "e": ("z", "c3"),
+        },
+        deleted={"gone"},
+    )
     profile = Profile("u", seen={"a"}, negatives={"d"}, blocked_creators={"c2"})
     merge = Merge({"quota": {"one": 2}}, items=lookup)
     outputs = {
-        "one": [Candidate(i, s, "one") for i, s in [("a", 9), ("b", 8), ("gone", 7), ("c", 6),
-                                                    ("e", 5), ("d", 4), ("unknown", 3)]],
+        "one": [
+            Candidate(i, s, "one")
+            for i, s in [
+                ("a", 9),
+                ("b", 8),
+                ("gone", 7),
+                ("c", 6),
+                ("e", 5),
+                ("d", 4),
+                ("unknown", 3),
+            ]
+        ],
         "two": [Candidate("c", 1.0, "two"), Candidate("d", 1.0, "two")],
     }
     out = merge(Request("u"), profile, outputs)
@@ -85,10 +115,14 @@ def test_pipeline_reasons_failures_and_consent():
     store = MemoryProfileStore()
     store.apply("u", ProfileDelta(recent=[("p1", 1.0)]))
     pipeline = Pipeline(
-        [FixedChannel("personal", ["p1", "p2", "p3"], personalized=True),
-         FixedChannel("broken", ["x"], fail=True),
-         FixedChannel("popular", ["p2", "q1", "q2"])],
-        Merge(), RecallOrderRanker(), profiles=store,
+        [
+            FixedChannel("personal", ["p1", "p2", "p3"], personalized=True),
+            FixedChannel("broken", ["x"], fail=True),
+            FixedChannel("popular", ["p2", "q1", "q2"]),
+        ],
+        Merge(),
+        RecallOrderRanker(),
+        profiles=store,
     )
     slate = pipeline(Request("u", n=3))
     assert [i.item_id for i in slate.items] == ["p2", "p3", "q1"]

@@ -18,6 +18,7 @@ from ecorec.data.eventlog import PostgresEventLog, SQLiteEventLog
 from ecorec.data.events import (
     EVENT_COLUMNS,
     EVENT_SCHEMA,
+    VECTORIZED_MIN_ROWS,
     events_to_table,
     table_to_events,
     validate_table,
@@ -56,7 +57,13 @@ def test_table_round_trip_keeps_every_field() -> None:
     assert validate_table(table).equals(table)
 
 
-def _bad(**columns: list[object]) -> pa.Table:
+# Padding with valid rows pushes a table past VECTORIZED_MIN_ROWS, so both validation paths
+# (row by row for small tables, pyarrow.compute for large ones) meet the same bad rows.
+PADS = [0, VECTORIZED_MIN_ROWS]
+VALID = {"event_id": "p", "ts": T0, "user_id": "u", "type": "click", "item_id": "i"}
+
+
+def _bad(pad: int = 0, **columns: list[object]) -> pa.Table:
     base: dict[str, list[object]] = {
         "event_id": ["a", "b", "c"],
         "ts": [T0, T0, T0],
@@ -65,9 +72,12 @@ def _bad(**columns: list[object]) -> pa.Table:
         "item_id": ["i", "i", "i"],
     }
     base.update(columns)
-    return pa.table(base)
+    padded = {name: [*values, *([VALID.get(name)] * pad)] for name, values in base.items()}
+    padded["event_id"][3:] = [f"p{k}" for k in range(pad)]
+    return pa.table(padded)
 
 
+@pytest.mark.parametrize("pad", PADS)
 @pytest.mark.parametrize(
     ("columns", "field", "row"),
     [
@@ -76,6 +86,7 @@ def _bad(**columns: list[object]) -> pa.Table:
         ({"event_id": ["a", "", "c"]}, "event_id", 1),
         ({"user_id": [None, "u", "u"]}, "user_id", 0),
         ({"ts": [T0, math.nan, T0]}, "ts", 1),
+        ({"ts": [T0, None, T0]}, "ts", 1),
         ({"ts": [T0, T0, -1.0]}, "ts", 2),
         ({"ts": [T0, math.inf, T0]}, "ts", 1),
         ({"type": ["click", "play", "click"]}, "value", 1),
@@ -83,19 +94,25 @@ def _bad(**columns: list[object]) -> pa.Table:
         ({"item_id": [None, "i", "i"]}, "item_id", 0),
         ({"type": ["survey"] * 3, "value": [1.0, 11.0, 2.0]}, "value", 1),
         ({"type": ["tip"] * 3, "creator_id": ["c"] * 3, "value": [1.0, 2.0, -3.0]}, "value", 2),
+        ({"value": [1.0, math.inf, 2.0]}, "value", 1),
         ({"position": [0, -1, 2]}, "position", 1),
         ({"extra": [None, '{"a": 1}', "[1, 2]"]}, "extra", 2),
         ({"extra": ["not json", None, None]}, "extra", 0),
     ],
 )
 def test_validate_table_names_row_and_field(
-    columns: dict[str, list[object]], field: str, row: int
+    columns: dict[str, list[object]], field: str, row: int, pad: int
 ) -> None:
     with pytest.raises(EventValidationError, match=f"row {row}") as err:
-        validate_table(_bad(**columns))
+        validate_table(_bad(pad, **columns))
     assert err.value.field == field
 
 
+def test_valid_padding_is_valid() -> None:
+    assert validate_table(_bad(VECTORIZED_MIN_ROWS)).num_rows == VECTORIZED_MIN_ROWS + 3
+
+
+@pytest.mark.parametrize("pad", PADS)
 @pytest.mark.parametrize(
     "event",
     [
@@ -111,11 +128,12 @@ def test_validate_table_names_row_and_field(
         Event("a", T0, "", EventType.CLICK, item_id="i"),
     ],
 )
-def test_validate_table_agrees_with_validate_event(event: Event) -> None:
+def test_validate_table_agrees_with_validate_event(event: Event, pad: int) -> None:
     with pytest.raises(EventValidationError) as by_event:
         validate_event(event)
+    padding = [Event(f"p{k}", T0, "u", EventType.CLICK, item_id="i") for k in range(pad)]
     with pytest.raises(EventValidationError, match="row 0") as by_table:
-        validate_table(events_to_table([event]))
+        validate_table(events_to_table([event, *padding]))
     assert by_event.value.field == by_table.value.field
 
 
@@ -125,6 +143,10 @@ def test_validate_table_rejects_unknown_and_missing_columns() -> None:
     assert err.value.field == "colour"
     with pytest.raises(EventValidationError, match="user_id"):
         validate_table(_bad().drop_columns("user_id"))
+    twice = _bad()
+    twice = twice.append_column("user_id", twice.column("user_id"))
+    with pytest.raises(EventValidationError, match="twice"):
+        validate_table(twice)
     with pytest.raises(EventValidationError, match="ts") as err:
         validate_table(_bad(ts=["yesterday", "today", "now"]))
     assert err.value.field == "ts"

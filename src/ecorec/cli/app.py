@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from ecorec.cli import data_commands, model_commands
+from ecorec.cli.common import setup_logging
 
 app = typer.Typer(
     name="ecorec",
@@ -13,6 +16,15 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _options(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logs on stderr.")] = False,
+) -> None:
+    setup_logging(verbose)
+
+
 app.command("generate")(data_commands.generate)
 app.command("ingest")(data_commands.ingest)
 app.command("info")(data_commands.info)

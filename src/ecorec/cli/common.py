@@ -27,26 +27,40 @@ from ecorec.data.urls import StorageURLError, sqlite_path
 
 DbOption = Annotated[
     str | None,
-    typer.Option("--db", help="Database URL (sqlite:///FILE or postgresql://...); "
-                 "default: the config's, else sqlite:///ecorec.db here."),
+    typer.Option(
+        "--db",
+        help="Database URL (sqlite:///FILE or postgresql://...); "
+        "default: the config's, else sqlite:///ecorec.db here.",
+    ),
 ]
 ConfigOption = Annotated[
-    Path | None, typer.Option("--config", "-c", help="TOML configuration file.",
-                              envvar="ECOREC_CONFIG")
+    Path | None,
+    typer.Option("--config", "-c", help="TOML configuration file.", envvar="ECOREC_CONFIG"),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 
 #: Errors a user can fix; anything else is a bug and keeps its traceback.
-USER_ERRORS = (ConfigError, DatasetError, EventValidationError, StorageURLError, ValueError,
-               FileNotFoundError, PermissionError)
+USER_ERRORS = (
+    ConfigError,
+    DatasetError,
+    EventValidationError,
+    StorageURLError,
+    ValueError,
+    FileNotFoundError,
+    PermissionError,
+)
 
 err_console = Console(stderr=True)
 out_console = Console()
 
 
 def setup_logging(verbose: bool = False) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, stream=sys.stderr,
-                        format="%(levelname)s %(name)s: %(message)s")
+    """Send library logs to stderr: warnings by default, everything with ``--verbose``."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        stream=sys.stderr,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
 
 
 def config_for(config_path: Path | None, db: str | None) -> EcorecConfig:
@@ -62,7 +76,8 @@ def stores_for(config: EcorecConfig, must_exist: bool = False) -> Iterator[Store
     if must_exist and url.startswith("sqlite:") and not sqlite_path(url).exists():
         raise FileNotFoundError(
             f"no database at {sqlite_path(url)}: run `ecorec generate` or `ecorec ingest` first, "
-            "or pass --db")
+            "or pass --db"
+        )
     with Stores(config.storage) as stores:
         yield stores
 
@@ -101,8 +116,12 @@ def progress_bar(description: str, total: int | None) -> Iterator[Callable[[int]
     if not err_console.is_terminal:
         yield lambda _n: None
         return
-    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn()]
+    columns = [
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    ]
     with Progress(*columns, console=err_console, transient=True) as bar:
         task = bar.add_task(description, total=total)
         yield lambda n: bar.advance(task, n)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
@@ -16,8 +15,8 @@ from ecorec.cli.common import (
     JsonOption,
     config_for,
     emit,
-    out_console,
     note,
+    out_console,
     progress_bar,
     stores_for,
     user_errors,
@@ -27,14 +26,20 @@ from ecorec.data.datasets import FORMATS, load_dataset
 from ecorec.data.ingest import ingest_dataset, rebuild_profiles
 from ecorec.data.lookup import ItemLookup
 
-_KINDS = {"users": User, "items": Item, "creators": Creator, "advertisers": Advertiser,
-          "ads": Ad, "curated_pools": CuratedPool}
+_KINDS = {
+    "users": User,
+    "items": Item,
+    "creators": Creator,
+    "advertisers": Advertiser,
+    "ads": Ad,
+    "curated_pools": CuratedPool,
+}
 
 
 def generate(
     users: Annotated[int, typer.Option(min=1, help="Number of users.")] = 1000,
     items: Annotated[int, typer.Option(min=1, help="Number of items.")] = 2000,
-    creators: Annotated[int | None, typer.Option(min=1, help="Creators (default items/40).")] = None,
+    creators: Annotated[int | None, typer.Option(min=1, help="Default: items / 50.")] = None,
     advertisers: Annotated[int, typer.Option(min=0, help="Advertisers.")] = 10,
     days: Annotated[int, typer.Option(min=1, help="Days of event history.")] = 7,
     seed: Annotated[int, typer.Option(min=0, help="Random seed: same seed, same platform.")] = 0,
@@ -43,33 +48,41 @@ def generate(
     as_json: JsonOption = False,
 ) -> None:
     """Generate a synthetic platform (users, creators, items, ads, event history)."""
-    from ecorec.data.synthetic import PlatformSpec, write_platform
+    from ecorec.data.synthetic import PlatformSpec, progress_total, write_platform
 
     with user_errors():
         cfg = config_for(config, db)
-        spec = PlatformSpec(users=users, items=items, creators=creators or max(1, items // 40),
+        spec = PlatformSpec(users=users, items=items, creators=creators or max(1, items // 50),
                             advertisers=advertisers, days=days, seed=seed)
         with stores_for(cfg) as stores:
-            with progress_bar("generating", None) as advance:
-                stats = write_platform(spec, stores.catalog, stores.events,
-                                       progress=lambda done, _total: advance(done))
-            with progress_bar("building profiles", None) as advance:
+            with progress_bar("generating", progress_total(spec)) as advance:
+                last = [0]
+
+                def step(done: int, _total: int) -> None:
+                    advance(done - last[0])
+                    last[0] = done
+
+                stats = write_platform(spec, stores.catalog, stores.events, progress=step)
+            with progress_bar("building profiles", stats.total_events) as advance:
                 profiles = rebuild_profiles(stores.events, ItemLookup.from_catalog(stores.catalog),
                                             stores.profiles, progress=advance)
-        result = {**_jsonable(stats), "profiles": profiles, "database": cfg.storage.database_url}
-    emit(result, as_json, lambda r: note(
-        f"generated {users} users, {items} items, {r.get('events', '?')} events "
+        result = {**asdict(stats), "total_events": stats.total_events, "profiles": profiles,
+                  "database": cfg.storage.database_url}
+    emit(result, as_json, lambda r: out_console.print(
+        f"generated {r['users']:,} users, {r['creators']:,} creators, {r['items']:,} items, "
+        f"{r['ads']:,} ads and {r['total_events']:,} events in {r['seconds']:.1f} s "
         f"into {r['database']}"))
-    if not as_json:
-        typer.echo(json.dumps(result, indent=2, default=str))
 
 
 def ingest(
     path: Annotated[Path, typer.Argument(help="Dataset folder or file.")],
-    format: Annotated[str, typer.Option("--format", "-f",
-                                        help=f"One of: {', '.join(FORMATS)}.")] = "recbole",
-    map_: Annotated[list[str] | None, typer.Option(
-        "--map", help="field=column for csv/parquet, e.g. --map user_id=userId.")] = None,
+    format: Annotated[
+        str, typer.Option("--format", "-f", help=f"One of: {', '.join(FORMATS)}.")
+    ] = "recbole",
+    map_: Annotated[
+        list[str] | None,
+        typer.Option("--map", help="field=column for csv/parquet, e.g. --map user_id=userId."),
+    ] = None,
     db: DbOption = None,
     config: ConfigOption = None,
     as_json: JsonOption = False,
@@ -82,9 +95,14 @@ def ingest(
         with stores_for(cfg) as stores:
             stats = ingest_dataset(dataset, stores)
         result = {**asdict(stats), "database": cfg.storage.database_url}
-    emit(result, as_json, lambda r: note(
-        f"ingested {r['dataset']}: {r['users']} users, {r['items']} items, {r['events']} "
-        f"events ({r['events_new']} new) into {r['database']}"))
+    emit(
+        result,
+        as_json,
+        lambda r: note(
+            f"ingested {r['dataset']}: {r['users']} users, {r['items']} items, {r['events']} "
+            f"events ({r['events_new']} new) into {r['database']}"
+        ),
+    )
 
 
 def info(db: DbOption = None, config: ConfigOption = None, as_json: JsonOption = False) -> None:
@@ -132,7 +150,3 @@ def _mapping(pairs: list[str]) -> dict[str, str]:
             raise ValueError(f"--map takes field=column, got {pair!r}")
         mapping[field.strip()] = column.strip()
     return mapping
-
-
-def _jsonable(stats: Any) -> dict[str, Any]:
-    return asdict(stats) if hasattr(stats, "__dataclass_fields__") else dict(stats)

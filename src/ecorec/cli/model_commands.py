@@ -43,9 +43,12 @@ def train(db: DbOption = None, config: ConfigOption = None, as_json: JsonOption 
                     "seconds": round(time.perf_counter() - started, 3),
                     "metrics": stores.registry.manifest(component.name, version)["metrics"],
                 }
-    emit({"trained": trained}, as_json, lambda r: [
+    emit({"trained": trained}, as_json, _print_trained)
+
+
+def _print_trained(result: dict[str, Any]) -> None:
+    for name, t in result["trained"].items():
         out_console.print(f"{name}: version {t['version']} in {t['seconds']} s, {t['metrics']}")
-        for name, t in r["trained"].items()])
 
 
 def recommend(
@@ -65,13 +68,17 @@ def recommend(
         cfg = config_for(config, db)
         with stores_for(cfg, must_exist=True) as stores:
             pipeline = build_pipeline(
-                cfg, stores, train_missing=True,
+                cfg,
+                stores,
+                train_missing=True,
                 on_train=lambda name: note(f"no trained model for {name!r}: training it now"),
             )
             slate = pipeline(Request(user_id=user_id, scene=scene, n=n))
         if not slate.items:
-            raise fail(f"no items to recommend for user {user_id!r}: the catalog is empty "
-                       "or every item is filtered out for this user")
+            raise fail(
+                f"no items to recommend for user {user_id!r}: the catalog is empty "
+                "or every item is filtered out for this user"
+            )
     emit(slate.to_dict(), as_json, _print_slate)
 
 
@@ -80,13 +87,19 @@ def _print_slate(slate: dict[str, Any]) -> None:
     for column in ("position", "item_id", "score", "channel", "reasons"):
         table.add_column(column)
     for item in slate["items"]:
-        table.add_row(str(item["position"]), item["item_id"], f"{item['score']:.4g}",
-                      item["channel"], ", ".join(item["reasons"]))
+        table.add_row(
+            str(item["position"]),
+            item["item_id"],
+            f"{item['score']:.4g}",
+            item["channel"],
+            ", ".join(item["reasons"]),
+        )
     out_console.print(table)
 
 
-def config_show(config: ConfigOption = None, db: DbOption = None,
-                as_json: JsonOption = False) -> None:
+def config_show(
+    config: ConfigOption = None, db: DbOption = None, as_json: JsonOption = False
+) -> None:
     """Print the effective configuration (file, environment and flags applied)."""
     with user_errors():
         cfg = config_for(config, db)

@@ -9,6 +9,7 @@ Example:
     >>> cfg = load_config(None, {"pipeline": {"recall": {"channels": ["popular"]}}})
     >>> cfg.pipeline.recall.channels
     ['popular']
+
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ class RecallConfig(StageSection):
 
     channels: list[str] = Field(default_factory=lambda: ["popular"], min_length=1)
     quota: dict[str, int] = Field(default_factory=dict)
-    max_candidates: int = Field(500, gt=0)
+    max_candidates: int = Field(default=500, gt=0)
     filter_seen: bool = True
 
     def _names(self) -> list[str]:
@@ -109,9 +110,9 @@ class PipelineConfig(Section):
     """The declared pipeline: recall -> merge -> rank -> rerank."""
 
     seed: int = 0
-    recall: RecallConfig = Field(default_factory=RecallConfig)
-    rank: RankConfig = Field(default_factory=RankConfig)
-    rerank: RerankConfig = Field(default_factory=RerankConfig)
+    recall: RecallConfig = Field(default_factory=lambda: RecallConfig())
+    rank: RankConfig = Field(default_factory=lambda: RankConfig())
+    rerank: RerankConfig = Field(default_factory=lambda: RerankConfig())
 
 
 class EcorecConfig(BaseSettings):
@@ -123,7 +124,6 @@ class EcorecConfig(BaseSettings):
 
     storage: StorageConfig = Field(default_factory=StorageConfig)
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
-
 
 
 def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
@@ -143,6 +143,7 @@ def load_config(
 
     Raises:
         ConfigError: naming the file and every bad key.
+
     """
     data: dict[str, Any] = {}
     if path is not None:

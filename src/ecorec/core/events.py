@@ -8,7 +8,7 @@ EventLog handle hundreds of thousands per second; validation happens once, at th
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -50,12 +50,19 @@ NEGATIVE_TYPES = frozenset({EventType.NOT_INTERESTED, EventType.BLOCK_CREATOR, E
 #: Types whose ``value`` is money (kept to the cent).
 MONEY_TYPES = frozenset({EventType.CONVERSION, EventType.TIP, EventType.SUBSCRIBE})
 
-_NEEDS_ITEM = frozenset(
-    {EventType.PLAY, EventType.LIKE, EventType.SHARE, EventType.COMMENT, EventType.NOT_INTERESTED,
-     EventType.FLAG, EventType.RATING}
+NEEDS_ITEM = frozenset(
+    {
+        EventType.PLAY,
+        EventType.LIKE,
+        EventType.SHARE,
+        EventType.COMMENT,
+        EventType.NOT_INTERESTED,
+        EventType.FLAG,
+        EventType.RATING,
+    }
 )
-_NEEDS_CREATOR = frozenset({EventType.BLOCK_CREATOR, EventType.TIP, EventType.SUBSCRIBE})
-_NEEDS_VALUE = frozenset({EventType.PLAY, EventType.SURVEY, EventType.RATING} | MONEY_TYPES)
+NEEDS_CREATOR = frozenset({EventType.BLOCK_CREATOR, EventType.TIP, EventType.SUBSCRIBE})
+NEEDS_VALUE = frozenset({EventType.PLAY, EventType.SURVEY, EventType.RATING} | MONEY_TYPES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +85,7 @@ class Event:
     Example:
         >>> Event("e1", 1.7e9, "u1", EventType.CLICK, item_id="i9").type
         <EventType.CLICK: 'click'>
+
     """
 
     event_id: str
@@ -106,6 +114,7 @@ def validate_event(event: Event) -> Event:
 
     Raises:
         EventValidationError: naming the first field that is wrong.
+
     """
     if not event.event_id or not isinstance(event.event_id, str):
         raise EventValidationError("event_id must be a non-empty string", "event_id")
@@ -115,22 +124,26 @@ def validate_event(event: Event) -> Event:
         kind = EventType(event.type)
     except ValueError:
         allowed = ", ".join(t.value for t in EventType)
-        raise EventValidationError(f"unknown event type {event.type!r} (one of {allowed})", "type")
+        raise EventValidationError(
+            f"unknown event type {event.type!r} (one of {allowed})", "type"
+        ) from None
     if not isinstance(event.ts, (int, float)) or not math.isfinite(event.ts) or event.ts < 0:
         raise EventValidationError(f"ts must be seconds since the epoch, got {event.ts!r}", "ts")
-    if kind in _NEEDS_ITEM and not event.item_id:
+    if kind in NEEDS_ITEM and not event.item_id:
         raise EventValidationError(f"a {kind.value} event needs item_id", "item_id")
-    if kind in _NEEDS_CREATOR and not event.creator_id:
+    if kind in NEEDS_CREATOR and not event.creator_id:
         raise EventValidationError(f"a {kind.value} event needs creator_id", "creator_id")
     if kind in (EventType.IMPRESSION, EventType.CLICK, EventType.CONVERSION) and not (
         event.item_id or event.ad_id
     ):
         raise EventValidationError(f"a {kind.value} event needs item_id or ad_id", "item_id")
-    if kind in _NEEDS_VALUE and event.value is None:
+    if kind in NEEDS_VALUE and event.value is None:
         raise EventValidationError(f"a {kind.value} event needs value", "value")
     if event.value is not None:
         if not isinstance(event.value, (int, float)) or not math.isfinite(event.value):
-            raise EventValidationError(f"value must be a finite number, got {event.value!r}", "value")
+            raise EventValidationError(
+                f"value must be a finite number, got {event.value!r}", "value"
+            )
         if kind in MONEY_TYPES and event.value < 0:
             raise EventValidationError("money value must not be negative", "value")
         if kind is EventType.SURVEY and not 0 <= event.value <= 10:
@@ -139,12 +152,4 @@ def validate_event(event: Event) -> Event:
             raise EventValidationError("play seconds must not be negative", "value")
     if event.position is not None and (not isinstance(event.position, int) or event.position < 0):
         raise EventValidationError("position must be a non-negative integer", "position")
-    if kind is not event.type:
-        return _replace_type(event, kind)
-    return event
-
-
-def _replace_type(event: Event, kind: EventType) -> Event:
-    from dataclasses import replace
-
-    return replace(event, type=kind)
+    return event if kind is event.type else replace(event, type=kind)

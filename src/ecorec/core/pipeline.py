@@ -47,6 +47,7 @@ class Pipeline:
         rerankers: applied in order to the ranked list.
         profiles: the online profile store.
         clock: time source (tests pin it).
+
     """
 
     def __init__(
@@ -77,8 +78,14 @@ class Pipeline:
             raise ValueError(f"n must be positive, got {request.n}")
         request_id = request.request_id or uuid.uuid4().hex
         if not request.request_id or not request.ts:
-            request = Request(request.user_id, request.scene, request.n, request.context,
-                              request_id, request.ts or self.clock())
+            request = Request(
+                request.user_id,
+                request.scene,
+                request.n,
+                request.context,
+                request_id,
+                request.ts or self.clock(),
+            )
         profile = self.profile(request.user_id)
         stages: dict[str, Any] = {"recall": {}, "failed": [], "skipped": []}
         outputs: dict[str, list[Candidate]] = {}

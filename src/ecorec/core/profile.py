@@ -32,6 +32,7 @@ class ProfileDelta:
         blocked_creators: creators the user blocked.
         interests: category -> weight to add to the interest counts.
         consent: flags to set.
+
     """
 
     recent: list[tuple[str, float]] = field(default_factory=list)

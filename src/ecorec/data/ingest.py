@@ -49,7 +49,8 @@ def dataset_events(dataset: Dataset) -> pa.Table:
     stamps = table.column("timestamp").to_numpy(zero_copy_only=False).astype(float)
     stamps = np.where(np.isnan(stamps), 0.0, stamps)
     has_rating = ~np.isnan(ratings)
-    ids, seen = [], {}
+    ids: list[str] = []
+    seen: dict[str, int] = {}
     for user, item, ts in zip(users, items, stamps.tolist(), strict=True):
         key = f"{dataset.name}:{user}:{item}:{ts:g}"
         k = seen.get(key, 0)
@@ -67,8 +68,9 @@ def dataset_events(dataset: Dataset) -> pa.Table:
             "creator_id": pa.nulls(n, pa.string()),
             "request_id": pa.nulls(n, pa.string()),
             "position": pa.nulls(n, pa.int32()),
-            "value": pa.array(np.where(has_rating, ratings, np.nan), pa.float64(),
-                              mask=~has_rating),
+            "value": pa.array(
+                np.where(has_rating, ratings, np.nan), pa.float64(), mask=~has_rating
+            ),
             "extra": pa.nulls(n, pa.string()),
         },
         schema=EVENT_SCHEMA,

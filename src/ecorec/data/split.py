@@ -15,8 +15,11 @@ import pyarrow as pa
 def _check_ratios(ratios: Sequence[float]) -> np.ndarray:
     r = np.asarray(ratios, dtype=float)
     if len(r) < 2 or (r < 0).any() or r.sum() <= 0:
-        raise ValueError(f"ratios must be >= 0 with a positive sum and at least two parts: {ratios}")
-    return r / r.sum()
+        raise ValueError(
+            f"ratios must be >= 0 with a positive sum and at least two parts: {ratios}"
+        )
+    normalised: np.ndarray = r / r.sum()
+    return normalised
 
 
 def split_counts(total: int, ratios: Sequence[float]) -> list[int]:
@@ -99,7 +102,7 @@ def split_leave_last_out(table: pa.Table) -> tuple[pa.Table, pa.Table, pa.Table]
             test.append(ordered[1:])
         else:
             train.append(ordered)
-    return tuple(  # type: ignore[return-value]
+    return tuple(
         table.take(np.sort(np.concatenate(p))) if p else table.slice(0, 0)
         for p in (train, valid, test)
     )

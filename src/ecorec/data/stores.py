@@ -32,8 +32,11 @@ def profiles_url(config: StorageConfig) -> str:
 
 def models_root(config: StorageConfig) -> Path:
     """The configured model folder, or ``<db stem>-models`` beside the database."""
-    return Path(config.models_url) if config.models_url else Path(
-        f"{_base(config.database_url)}-models")
+    return (
+        Path(config.models_url)
+        if config.models_url
+        else Path(f"{_base(config.database_url)}-models")
+    )
 
 
 class Stores:
@@ -75,6 +78,7 @@ class Stores:
     def __enter__(self) -> Stores:
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()

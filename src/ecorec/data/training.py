@@ -30,6 +30,7 @@ class TrainingData:
         table: an interactions table (``user_id``, ``item_id``, ``timestamp``, ``rating``), as
             the dataset loaders and splitters produce; rows become ``rating`` events.
         end: only events strictly before this time (seconds) are used.
+
     """
 
     events: EventLog | None = None
@@ -40,7 +41,7 @@ class TrainingData:
     def interactions(
         self, types: Iterable[str] = POSITIVE_TYPES, batch_size: int = 500_000
     ) -> Iterator[pa.Table]:
-        """Yield tables of :data:`INTERACTION_COLUMNS` for events of ``types``."""
+        """Yield tables of :data:`INTERACTION_COLUMNS` for item events of ``types``."""
         wanted = sorted(str(t) for t in types)
         if self.table is not None:
             yield from _from_table(self.table, wanted, self.end)
@@ -48,7 +49,9 @@ class TrainingData:
         if self.events is None:
             raise ValueError("TrainingData needs an event log or an interactions table")
         for batch in self.events.scan_batches(end=self.end, types=wanted, batch_size=batch_size):
-            yield batch.select(["user_id", "item_id", "ts", "type", "value"])
+            # ad clicks and creator events carry no item: they are not item interactions
+            batch = batch.filter(pc.is_valid(batch.column("item_id")))
+            yield batch.select(list(INTERACTION_COLUMNS))
 
     def now(self) -> float:
         """The reference time for decays: ``end``, else the newest interaction's time."""
@@ -74,7 +77,8 @@ def _from_table(table: pa.Table, wanted: list[str], end: float | None) -> Iterat
             "ts": ts,
             "type": pa.array(["rating"] * n, pa.string()),
             "value": pc.cast(table.column("rating"), pa.float64())
-            if "rating" in table.column_names else pa.nulls(n, pa.float64()),
+            if "rating" in table.column_names
+            else pa.nulls(n, pa.float64()),
         }
     )
     if end is not None:

@@ -30,9 +30,10 @@ def _scheme(url: str) -> str:
 def sqlite_path(url: str) -> Path:
     """The file of a ``sqlite:///`` URL (three slashes: relative, four: absolute)."""
     if not url.startswith("sqlite:///"):
-        raise StorageURLError(f"not a sqlite URL: {url!r} (use sqlite:///relative.db or "
-                              "sqlite:////absolute/path.db)")
-    rest = url[len("sqlite:///"):].split("?")[0]
+        raise StorageURLError(
+            f"not a sqlite URL: {url!r} (use sqlite:///relative.db or sqlite:////absolute/path.db)"
+        )
+    rest = url[len("sqlite:///") :].split("?")[0]
     if not rest or rest == ":memory:":
         raise StorageURLError(f"{url!r}: give a file, e.g. sqlite:///ecorec.db")
     return Path(rest)

@@ -8,6 +8,8 @@ items that are deleted or unknown to the catalog.
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field
 
 from ecorec.core.component import Component, ComponentConfig
@@ -41,14 +43,16 @@ class Merge(Component):
         ...     Candidate("y", 1.0, "a")], "b": [Candidate("x", 5.0, "b")]})
         >>> [(c.item_id, c.channels) for c in out]
         [('x', ['a', 'b'])]
+
     """
 
     name = "merge"
     Config = MergeConfig
     config: MergeConfig
 
-    def __init__(self, config: MergeConfig | dict | None = None,
-                 items: ItemLookup | None = None) -> None:
+    def __init__(
+        self, config: MergeConfig | dict[str, Any] | None = None, items: ItemLookup | None = None
+    ) -> None:
         super().__init__(config)
         self.items = items
 
@@ -88,8 +92,12 @@ class Merge(Component):
                 if not self.allowed(candidate.item_id, profile, blocked):
                     continue
                 merged[candidate.item_id] = Candidate(
-                    candidate.item_id, candidate.score, name, [name],
-                    dict(candidate.predictions), list(candidate.reasons),
+                    candidate.item_id,
+                    candidate.score,
+                    name,
+                    [name],
+                    dict(candidate.predictions),
+                    list(candidate.reasons),
                 )
                 taken += 1
         return list(merged.values())[: self.config.max_candidates]

@@ -42,6 +42,7 @@ class PopularRecall(Component):
         >>> popular.train(TrainingData(table=table))
         >>> [c.item_id for c in popular(Request("new"), Profile("new"))]
         ['x', 'y']
+
     """
 
     name = "popular"
@@ -49,7 +50,7 @@ class PopularRecall(Component):
     Config = PopularConfig
     config: PopularConfig
 
-    def __init__(self, config: PopularConfig | dict | None = None) -> None:
+    def __init__(self, config: PopularConfig | dict[str, Any] | None = None) -> None:
         super().__init__(config)
         self.item_ids: np.ndarray | None = None
         self.scores: np.ndarray | None = None
@@ -68,13 +69,17 @@ class PopularRecall(Component):
             else:
                 weights = np.ones(batch.num_rows)
             encoded = pc.dictionary_encode(items).combine_chunks()
-            sums = np.bincount(encoded.indices.to_numpy(zero_copy_only=False), weights=weights,
-                               minlength=len(encoded.dictionary))
+            sums = np.bincount(
+                encoded.indices.to_numpy(zero_copy_only=False),
+                weights=weights,
+                minlength=len(encoded.dictionary),
+            )
             for item_id, weight in zip(encoded.dictionary.to_pylist(), sums, strict=True):
                 totals[item_id] = totals.get(item_id, 0.0) + float(weight)
         if not totals:
-            raise ValueError("popular: no positive interactions to learn from "
-                             "(ingest or generate data first)")
+            raise ValueError(
+                "popular: no positive interactions to learn from (ingest or generate data first)"
+            )
         ids = np.array(list(totals), dtype=str)
         scores = np.fromiter(totals.values(), dtype=float, count=len(totals))
         order = np.lexsort((ids, -scores))[: self.config.n]
@@ -86,8 +91,10 @@ class PopularRecall(Component):
     def __call__(self, request: Request, profile: Profile) -> list[Candidate]:
         if self.item_ids is None or self.scores is None:
             raise NotTrainedError(self)
-        return [Candidate(str(i), float(s), self.name)
-                for i, s in zip(self.item_ids, self.scores, strict=True)]
+        return [
+            Candidate(str(i), float(s), self.name)
+            for i, s in zip(self.item_ids, self.scores, strict=True)
+        ]
 
     def save(self, folder: Path) -> dict[str, Any]:
         if self.item_ids is None or self.scores is None:

@@ -17,6 +17,7 @@ def load_dataset(path: str, format: str, mapping: dict[str, str] | None = None) 
             ``ratings.csv``), ``csv`` or ``parquet`` (a header naming ``user_id,item_id`` and
             optionally ``rating,timestamp``).
         mapping: for csv/parquet, ecorec field -> column name in the file.
+
     """
     if format == "recbole":
         return load_recbole(path)
@@ -46,5 +47,13 @@ def detect_format(path: str) -> str:
     return "csv"
 
 
-__all__ = ["FORMATS", "Dataset", "DatasetError", "detect_format", "load_dataset",
-           "load_movielens", "load_recbole", "load_table"]
+__all__ = [
+    "FORMATS",
+    "Dataset",
+    "DatasetError",
+    "detect_format",
+    "load_dataset",
+    "load_movielens",
+    "load_recbole",
+    "load_table",
+]

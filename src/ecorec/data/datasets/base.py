@@ -60,7 +60,7 @@ class Dataset:
 
     @property
     def n_interactions(self) -> int:
-        return self.interactions.num_rows
+        return int(self.interactions.num_rows)
 
     def user_ids(self) -> list[str]:
         """Every user id in the interactions or the user file, sorted."""
@@ -79,11 +79,13 @@ class Dataset:
         known_users = {u.user_id for u in self.users}
         known_items = {i.item_id for i in self.items}
         users = list(self.users) + [
-            User(user_id=u) for u in _unique(self.interactions.column("user_id").to_pylist())
+            User(user_id=u)
+            for u in _unique(self.interactions.column("user_id").to_pylist())
             if u not in known_users
         ]
         items = list(self.items) + [
-            Item(item_id=i) for i in _unique(self.interactions.column("item_id").to_pylist())
+            Item(item_id=i)
+            for i in _unique(self.interactions.column("item_id").to_pylist())
             if i not in known_items
         ]
         return users, items

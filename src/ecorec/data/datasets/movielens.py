@@ -22,9 +22,25 @@ from ecorec.data.datasets.base import (
 
 _RATING_FILES = ("u.data", "ratings.dat", "ratings.csv")
 _ML100K_GENRES = (
-    "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",
-    "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance",
-    "Sci-Fi", "Thriller", "War", "Western",
+    "unknown",
+    "Action",
+    "Adventure",
+    "Animation",
+    "Children's",
+    "Comedy",
+    "Crime",
+    "Documentary",
+    "Drama",
+    "Fantasy",
+    "Film-Noir",
+    "Horror",
+    "Musical",
+    "Mystery",
+    "Romance",
+    "Sci-Fi",
+    "Thriller",
+    "War",
+    "Western",
 )
 
 
@@ -42,12 +58,17 @@ def load_movielens(path: str | Path) -> Dataset:
     if p.suffix == ".csv":
         header = lines[0].strip().split(",") if lines else []
         if header[:3] != ["userId", "movieId", "rating"]:
-            raise DatasetError(f"expected header userId,movieId,rating[,timestamp], got {header}", p, 1)
+            raise DatasetError(
+                f"expected header userId,movieId,rating[,timestamp], got {header}", p, 1
+            )
         body, sep, first = lines[1:], ",", 2
     else:
         sep = "::" if p.suffix == ".dat" else "\t"
         body, first = lines, 1
-    users, items, ratings, stamps = [], [], [], []
+    users: list[str] = []
+    items: list[str] = []
+    ratings: list[float | None] = []
+    stamps: list[float | None] = []
     for number, line in enumerate(body, start=first):
         if not line.strip():
             continue
@@ -55,7 +76,9 @@ def load_movielens(path: str | Path) -> Dataset:
         if len(values) not in (3, 4):
             raise DatasetError(
                 f"expected 'user{sep}item{sep}rating{sep}timestamp', got {len(values)} values",
-                p, number)
+                p,
+                number,
+            )
         if not values[0].strip():
             raise DatasetError("empty user id", p, number, "user_id")
         if not values[1].strip():
@@ -74,7 +97,8 @@ def load_movielens(path: str | Path) -> Dataset:
 
 
 def _split_unique(path: Path, sep: str, width: int, id_field: str) -> list[tuple[int, list[str]]]:
-    rows, seen = [], {}
+    rows: list[tuple[int, list[str]]] = []
+    seen: dict[str, int] = {}
     for number, line in enumerate(read_lines(path, encoding="latin-1"), start=1):
         if not line.strip():
             continue
@@ -83,8 +107,9 @@ def _split_unique(path: Path, sep: str, width: int, id_field: str) -> list[tuple
             raise DatasetError(f"expected at least {width} values, got {len(values)}", path, number)
         key = values[0].strip()
         if key in seen:
-            raise DatasetError(f"duplicate id {key!r} (first on line {seen[key]})", path, number,
-                               id_field)
+            raise DatasetError(
+                f"duplicate id {key!r} (first on line {seen[key]})", path, number, id_field
+            )
         seen[key] = number
         rows.append((number, values))
     return rows
@@ -99,23 +124,33 @@ def _users(folder: Path) -> list[User]:
         keys = ("gender", "age", "occupation", "zip_code")
     else:
         return []
-    return [User(user_id=v[0].strip(), attrs=dict(zip(keys, (x.strip() for x in v[1:5]),
-                                                      strict=True)))
-            for _, v in rows]
+    return [
+        User(user_id=v[0].strip(), attrs=dict(zip(keys, (x.strip() for x in v[1:5]), strict=True)))
+        for _, v in rows
+    ]
 
 
 def _items(folder: Path) -> list[Item]:
     out = []
     if (folder / "u.item").exists():
         for _, v in _split_unique(folder / "u.item", "|", 5 + len(_ML100K_GENRES), "item_id"):
-            flags = v[5:5 + len(_ML100K_GENRES)]
+            flags = v[5 : 5 + len(_ML100K_GENRES)]
             tags = tuple(g for g, f in zip(_ML100K_GENRES, flags, strict=True) if f.strip() == "1")
-            out.append(Item(item_id=v[0].strip(), title=v[1], tags=tags,
-                            category=tags[0] if tags else None,
-                            attrs={"release_date": v[2]}))
+            out.append(
+                Item(
+                    item_id=v[0].strip(),
+                    title=v[1],
+                    tags=tags,
+                    category=tags[0] if tags else None,
+                    attrs={"release_date": v[2]},
+                )
+            )
     elif (folder / "movies.dat").exists():
         for _, v in _split_unique(folder / "movies.dat", "::", 3, "item_id"):
             tags = tuple(t for t in v[2].strip().split("|") if t)
-            out.append(Item(item_id=v[0].strip(), title=v[1], tags=tags,
-                            category=tags[0] if tags else None))
+            out.append(
+                Item(
+                    item_id=v[0].strip(), title=v[1], tags=tags, category=tags[0] if tags else None
+                )
+            )
     return out

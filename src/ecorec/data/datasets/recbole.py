@@ -21,8 +21,13 @@ from ecorec.data.datasets.base import (
 
 FIELD_TYPES = ("token", "token_seq", "float", "float_seq")
 #: Source field -> Item attribute for the fields ecorec reads itself.
-_ITEM_FIELDS = {"movie_title": "title", "title": "title", "class": "tags", "genre": "tags",
-                "categories": "tags"}
+_ITEM_FIELDS = {
+    "movie_title": "title",
+    "title": "title",
+    "class": "tags",
+    "genre": "tags",
+    "categories": "tags",
+}
 
 
 def load_recbole(path: str | Path) -> Dataset:
@@ -30,6 +35,7 @@ def load_recbole(path: str | Path) -> Dataset:
 
     Raises:
         DatasetError: naming file, line and field for anything malformed.
+
     """
     p = Path(path)
     if p.is_file():
@@ -65,7 +71,9 @@ def _rows(path: Path) -> tuple[list[tuple[str, str]], list[tuple[int, list[str]]
                 f"header column {column!r} is not 'field:type': not a RecBole atomic file", path, 1
             )
         if kind not in FIELD_TYPES:
-            raise DatasetError(f"unknown field type {kind!r} (one of {FIELD_TYPES})", path, 1, field)
+            raise DatasetError(
+                f"unknown field type {kind!r} (one of {FIELD_TYPES})", path, 1, field
+            )
         header.append((field, kind))
     rows = []
     for number, line in enumerate(lines[1:], start=2):
@@ -84,7 +92,9 @@ def _require(header: list[tuple[str, str]], path: Path, *fields: str) -> dict[st
     names = [f for f, _ in header]
     for field in fields:
         if field not in names:
-            raise DatasetError(f"missing required field {field!r} (has {', '.join(names)})", path, 1)
+            raise DatasetError(
+                f"missing required field {field!r} (has {', '.join(names)})", path, 1
+            )
     return {f: i for i, f in enumerate(names)}
 
 
@@ -101,10 +111,12 @@ def _load_inter(path: Path) -> Any:
             raise DatasetError("empty item id", path, number, "item_id")
         users.append(user)
         items.append(item)
-        ratings.append(None if rating_at is None else parse_float(values[rating_at], path, number,
-                                                                  "rating"))
-        stamps.append(None if ts_at is None else parse_float(values[ts_at], path, number,
-                                                             "timestamp"))
+        ratings.append(
+            None if rating_at is None else parse_float(values[rating_at], path, number, "rating")
+        )
+        stamps.append(
+            None if ts_at is None else parse_float(values[ts_at], path, number, "timestamp")
+        )
     return interactions_table(users, items, ratings, stamps)
 
 
@@ -124,13 +136,16 @@ def _records(path: Path, id_field: str) -> list[tuple[str, dict[str, Any]]]:
     seen: dict[str, int] = {}
     out = []
     for number, values in rows:
-        record = {f: _typed(v, k, path, number, f) for (f, k), v in zip(header, values, strict=True)}
+        record = {
+            f: _typed(v, k, path, number, f) for (f, k), v in zip(header, values, strict=True)
+        }
         key = str(record.pop(id_field)).strip()
         if not key:
             raise DatasetError(f"empty {id_field}", path, number, id_field)
         if key in seen:
-            raise DatasetError(f"duplicate id {key!r} (first on line {seen[key]})", path, number,
-                               id_field)
+            raise DatasetError(
+                f"duplicate id {key!r} (first on line {seen[key]})", path, number, id_field
+            )
         seen[key] = number
         out.append((key, record))
     return out
@@ -151,7 +166,12 @@ def _load_items(path: Path) -> list[Item]:
         if isinstance(title, list):
             title = " ".join(title)
         items.append(
-            Item(item_id=key, title=title, tags=tuple(tags),
-                 category=tags[0] if tags else None, attrs=record)
+            Item(
+                item_id=key,
+                title=title,
+                tags=tuple(tags),
+                category=tags[0] if tags else None,
+                attrs=record,
+            )
         )
     return items

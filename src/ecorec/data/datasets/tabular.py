@@ -27,14 +27,16 @@ FIELDS = ("user_id", "item_id", "rating", "timestamp")
 REQUIRED = ("user_id", "item_id")
 
 
-def load_table(path: str | Path, format: str = "csv",
-               mapping: dict[str, str] | None = None) -> Dataset:
+def load_table(
+    path: str | Path, format: str = "csv", mapping: dict[str, str] | None = None
+) -> Dataset:
     """Load a CSV or Parquet interaction file.
 
     Args:
         path: the file.
         format: ``csv`` or ``parquet``.
         mapping: ecorec field -> column name in the file, e.g. ``{"user_id": "userId"}``.
+
     """
     p = Path(path)
     if not p.is_file():
@@ -62,7 +64,10 @@ def _columns(header: list[str], mapping: dict[str, str], p: Path) -> dict[str, i
     if unknown:
         raise DatasetError(
             f"unknown column(s) {unknown}: expected {', '.join(FIELDS)} (map others with --map)",
-            p, 1, unknown[0])
+            p,
+            1,
+            unknown[0],
+        )
     for field in REQUIRED:
         if field not in fields:
             raise DatasetError(f"missing column {field!r} (header {header})", p, 1)
@@ -87,10 +92,14 @@ def _csv(p: Path, mapping: dict[str, str]) -> pa.Table:
                 raise DatasetError(f"empty {field}", p, number, field)
         users.append(values[col["user_id"]].strip())
         items.append(values[col["item_id"]].strip())
-        ratings.append(parse_float(values[col["rating"]], p, number, "rating")
-                       if "rating" in col else None)
-        stamps.append(parse_float(values[col["timestamp"]], p, number, "timestamp")
-                      if "timestamp" in col else None)
+        ratings.append(
+            parse_float(values[col["rating"]], p, number, "rating") if "rating" in col else None
+        )
+        stamps.append(
+            parse_float(values[col["timestamp"]], p, number, "timestamp")
+            if "timestamp" in col
+            else None
+        )
     return interactions_table(users, items, ratings, stamps)
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import pyarrow as pa
 
 from ecorec.core.events import Event, EventType, EventValidationError, validate_event
-from ecorec.data.events import EVENT_COLUMNS, Row, event_rows, table_rows, validate_table
+from ecorec.data.events import EVENT_COLUMNS, Row, event_rows, validated_rows
 
 COLUMNS_SQL = ", ".join(EVENT_COLUMNS)
 ORDER_SQL = "ORDER BY ts, event_id"
@@ -30,7 +30,7 @@ def prepare_rows(events: Sequence[Event] | pa.Table) -> list[Row]:
 
     """
     if isinstance(events, pa.Table):
-        return table_rows(validate_table(events))
+        return validated_rows(events)
     checked = []
     for i, event in enumerate(events):
         try:

@@ -136,7 +136,8 @@ class PostgresEventLog:
             conn.execute("SET synchronous_commit TO on")
             with conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK_KEY,))
-                if conn.execute("SELECT current_schema()").fetchone()[0] is None:  # type: ignore[index]
+                current = conn.execute("SELECT current_schema()").fetchone()
+                if current is None or current[0] is None:
                     self._create_schema(conn)
                 for statement in _SCHEMA:
                     conn.execute(statement)
@@ -150,7 +151,8 @@ class PostgresEventLog:
 
     @staticmethod
     def _create_schema(conn: psycopg.Connection[Any]) -> None:
-        path = str(conn.execute("SHOW search_path").fetchone()[0])  # type: ignore[index]
+        row = conn.execute("SHOW search_path").fetchone()
+        path = str(row[0]) if row else ""
         name = _search_path_schema(path)
         if name is None:
             raise RuntimeError(f"search_path {path!r} names no schema to create the events in")

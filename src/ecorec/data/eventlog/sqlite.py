@@ -89,23 +89,30 @@ class SQLiteEventLog:
         if self.path == ":memory:" or self.path.startswith("file::memory:"):
             raise ValueError("SQLiteEventLog needs a file path; ':memory:' is not durable")
         self._lock = threading.Lock()
-        self._conn: sqlite3.Connection | None = _connect(self.path)
-        mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        conn = _connect(self.path)
+        try:
+            self._setup(conn, cache_mb)
+        except BaseException:
+            conn.close()
+            raise
+        self._conn: sqlite3.Connection | None = conn
+
+    def _setup(self, conn: sqlite3.Connection, cache_mb: int) -> None:
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if str(mode).lower() != "wal":
             raise RuntimeError(f"could not put {self.path} in WAL mode (got {mode})")
-        self._conn.execute("PRAGMA synchronous = FULL")
-        self._conn.execute(f"PRAGMA cache_size = {-1024 * int(cache_mb)}")
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute(f"PRAGMA cache_size = {-1024 * int(cache_mb)}")
         # Erasure (delete_user) must not leave the user's rows readable in free pages.
-        self._conn.execute("PRAGMA secure_delete = ON")
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                for statement in _SCHEMA:
-                    self._conn.execute(statement)
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._rollback(self._conn)
-                raise
+        conn.execute("PRAGMA secure_delete = ON")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _SCHEMA:
+                conn.execute(statement)
+            conn.execute("COMMIT")
+        except BaseException:
+            self._rollback(conn)
+            raise
 
     def __enter__(self) -> SQLiteEventLog:
         return self

@@ -113,7 +113,7 @@ _FILL: dict[str, tuple[type, float]] = {
 
 def _join(parts: list[dict[str, np.ndarray]], name: str) -> np.ndarray:
     dtype, fill = _FILL[name]
-    pieces = [
+    pieces: list[np.ndarray] = [
         np.asarray(p[name], dtype=dtype) if name in p else np.full(len(p["ts"]), fill, dtype)
         for p in parts
     ]

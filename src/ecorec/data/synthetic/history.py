@@ -52,7 +52,8 @@ class _State:
             return np.ones(len(user), dtype=bool)
         keys = user.astype(np.int64) * self.n_creators + creator
         at = np.minimum(np.searchsorted(self.blocked, keys), len(self.blocked) - 1)
-        return self.blocked[at] != keys
+        visible: np.ndarray = self.blocked[at] != keys
+        return visible
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,14 +36,16 @@ def stream(spec: PlatformSpec, *key: int) -> np.random.Generator:
 
 def _shares(values: dict[str, float] | tuple[float, ...]) -> np.ndarray:
     raw = np.asarray(list(values.values()) if isinstance(values, dict) else values, float)
-    return raw / raw.sum()
+    shares: np.ndarray = raw / raw.sum()
+    return shares
 
 
 def topic_popularity(spec: PlatformSpec) -> np.ndarray:
     """Share of each topic in the catalog: Zipf over the order of ``spec.topics``."""
     ranks = np.arange(1, len(spec.topics) + 1, dtype=float)
     weights = ranks**-spec.population.topic_zipf
-    return weights / weights.sum()
+    shares: np.ndarray = weights / weights.sum()
+    return shares
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,7 +193,8 @@ def group_bases(spec: PlatformSpec) -> np.ndarray:
     shape = (len(spec.population.groups), len(spec.topics))
     tilt = rng.normal(0.0, spec.population.group_tilt, shape)
     base = topic_popularity(spec) * np.exp(tilt)
-    return base / base.sum(axis=1, keepdims=True)
+    bases: np.ndarray = base / base.sum(axis=1, keepdims=True)
+    return bases
 
 
 def make_user_block(spec: PlatformSpec, block: int) -> UserBlock:

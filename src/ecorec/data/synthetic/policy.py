@@ -56,7 +56,8 @@ class TopicSampler:
         """Map uniforms to indices within ``topics`` (callers check ``mass > 0`` first)."""
         x = self._topic_lo[topics] + u * self.mass[topics]
         pos = np.searchsorted(self._topic_cum, x, side="right")
-        return self._order[np.minimum(pos, self._topic_last[topics])]
+        drawn: np.ndarray = self._order[np.minimum(pos, self._topic_last[topics])]
+        return drawn
 
     def propensity(
         self,
@@ -78,7 +79,9 @@ class TopicSampler:
         w = self.weights[index]
         popular = (1.0 - interest_share + interest_share * orphan_interest) * w / self.total
         mass = self.mass[self.topic[index]]
-        return popular + interest_share * topic_interest * w / np.where(mass > 0, mass, 1.0)
+        personal = interest_share * topic_interest * w / np.where(mass > 0, mass, 1.0)
+        total: np.ndarray = popular + personal
+        return total
 
 
 def item_sampler(spec: PlatformSpec, items: Items, day: int) -> TopicSampler:

@@ -7,7 +7,7 @@ history uses (:mod:`.latents`), so the catalog and the events agree.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -28,10 +28,16 @@ _BID_TYPES = (BidType.CPC, BidType.CPM, BidType.OCPM)
 SEGMENT_BOUNDS = (0.3, 1.0)
 
 
+def _rounded(values: np.ndarray, digits: int) -> list[float]:
+    """Round in float64 so float32 latents print as 0.7842, not 0.7842000126838684."""
+    return np.round(values.astype(np.float64), digits).tolist()  # type: ignore[no-any-return]
+
+
 def _segments(spec: PlatformSpec, users: UserBlock) -> list[str]:
     names = np.array(["casual", "regular", "heavy"])
     segment = names[np.searchsorted(SEGMENT_BOUNDS, users.activity, side="right")]
-    return np.where(users.created_at >= spec.start_ts, "new", segment).tolist()
+    labels: list[str] = np.where(users.created_at >= spec.start_ts, "new", segment).tolist()
+    return labels
 
 
 def iter_users(spec: PlatformSpec) -> Iterator[list[User]]:
@@ -87,7 +93,7 @@ def iter_creators(spec: PlatformSpec, block: int = 10_000) -> Iterator[list[Crea
         rows = zip(
             range(lo, hi),
             c.stage[lo:hi].tolist(),
-            np.round(c.quality[lo:hi], 4).tolist(),
+            _rounded(c.quality[lo:hi], 4),
             c.focus[lo:hi].tolist(),
             np.round(c.output_rate[lo:hi], 4).tolist(),
             c.created_at[lo:hi].tolist(),
@@ -122,9 +128,9 @@ def iter_items(spec: PlatformSpec, block: int = 10_000) -> Iterator[list[Item]]:
             range(lo, hi),
             items.creator[lo:hi].tolist(),
             items.topics[lo:hi].tolist(),
-            np.round(items.weights[lo:hi], 3).tolist(),
-            np.round(items.quality[lo:hi], 4).tolist(),
-            items.duration[lo:hi].tolist(),
+            _rounded(items.weights[lo:hi], 3),
+            _rounded(items.quality[lo:hi], 4),
+            _rounded(items.duration[lo:hi], 1),
             items.created_at[lo:hi].tolist(),
             strict=True,
         )
@@ -141,7 +147,7 @@ def iter_items(spec: PlatformSpec, block: int = 10_000) -> Iterator[list[Item]]:
                     category=names[topics[0]],
                     tags=tags,
                     quality=quality,
-                    duration=round(duration, 1),
+                    duration=duration,
                     created_at=created,
                     attrs={"topics": mixture},
                 )
@@ -192,13 +198,13 @@ def advertisers_and_ads(spec: PlatformSpec) -> tuple[list[Advertiser], list[Ad]]
     return advertisers, ads
 
 
-def iter_entities(spec: PlatformSpec, block: int = 10_000) -> Iterator[list[Entity]]:
+def iter_entities(spec: PlatformSpec, block: int = 10_000) -> Iterator[Sequence[Entity]]:
     """Every catalog entity in blocks: users, creators, items, then advertisers and ads."""
     yield from iter_users(spec)
     yield from iter_creators(spec, block)
     yield from iter_items(spec, block)
     advertisers, ads = advertisers_and_ads(spec)
     for lo in range(0, len(advertisers), block):
-        yield list(advertisers[lo : lo + block])
+        yield advertisers[lo : lo + block]
     for lo in range(0, len(ads), block):
-        yield list(ads[lo : lo + block])
+        yield ads[lo : lo + block]

@@ -41,13 +41,15 @@ def extra_templates(order_prefix: str, order_width: int) -> list[ExtraTemplate]:
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
+    p: np.ndarray = 1.0 / (1.0 + np.exp(-x))
+    return p
 
 
 def affinity(users: UserBlock, items: Items, user: np.ndarray, item: np.ndarray) -> np.ndarray:
     """Compute ``a = sum_k w_ik * theta_u[topic_ik]``: interests dot topic mixture, in [0, 1]."""
     theta = users.interests[user[:, None], items.topics[item]]
-    return (items.weights[item] * theta).sum(axis=1, dtype=np.float64)
+    a: np.ndarray = (items.weights[item] * theta).sum(axis=1, dtype=np.float64)
+    return a
 
 
 def click_probability(
@@ -208,7 +210,8 @@ def _negative(
         creator=creator[b],
         request=req[b],
     )
-    return b
+    blocked: np.ndarray = b
+    return blocked
 
 
 def advertising(

@@ -76,7 +76,8 @@ def sample_topics(interests: np.ndarray, user: np.ndarray, u: np.ndarray) -> np.
     cum /= cum[:, -1:]
     flat = (cum + np.arange(n_users)[:, None]).ravel()
     pos = np.searchsorted(flat, user + u, side="right") - user * n_topics
-    return np.clip(pos, 0, n_topics - 1)
+    topics: np.ndarray = np.clip(pos, 0, n_topics - 1)
+    return topics
 
 
 def personal_share(spec: PlatformSpec, users: UserBlock) -> np.ndarray:
@@ -145,4 +146,5 @@ def _repeats(request: np.ndarray, item: np.ndarray) -> np.ndarray:
     key = request.astype(np.int64) * (int(item.max(initial=0)) + 1) + item
     order = np.argsort(key, kind="stable")
     ranked = key[order]
-    return order[1:][ranked[1:] == ranked[:-1]]
+    repeats: np.ndarray = order[1:][ranked[1:] == ranked[:-1]]
+    return repeats

@@ -46,15 +46,23 @@ class _Params(BaseModel):
 class PopulationParams(_Params):
     """Parameters of the catalog: users, creators, items, advertisers and ads."""
 
-    interest_concentration: float = Field(0.3, gt=0, description="Dirichlet alpha per topic")
-    group_tilt: float = Field(0.5, ge=0, description="sd of the log topic tilt per user group")
-    mean_activity: float = Field(0.5, gt=0, description="mean sessions per user per day")
-    activity_sigma: float = Field(0.8, ge=0, description="log-normal spread of activity")
-    new_user_share: float = Field(0.2, ge=0, le=1, description="users joining in the window")
-    payer_share: float = Field(0.05, ge=0, le=1, description="users who ever tip or subscribe")
-    consent_personalization: float = Field(0.95, ge=0, le=1)
-    consent_ads: float = Field(0.8, ge=0, le=1)
-    consent_analytics: float = Field(0.9, ge=0, le=1)
+    interest_concentration: float = Field(
+        default=0.3, gt=0, description="Dirichlet alpha per topic"
+    )
+    group_tilt: float = Field(
+        default=0.5, ge=0, description="sd of the log topic tilt per user group"
+    )
+    mean_activity: float = Field(default=0.5, gt=0, description="mean sessions per user per day")
+    activity_sigma: float = Field(default=0.8, ge=0, description="log-normal spread of activity")
+    new_user_share: float = Field(
+        default=0.2, ge=0, le=1, description="users joining in the window"
+    )
+    payer_share: float = Field(
+        default=0.05, ge=0, le=1, description="users who ever tip or subscribe"
+    )
+    consent_personalization: float = Field(default=0.95, ge=0, le=1)
+    consent_ads: float = Field(default=0.8, ge=0, le=1)
+    consent_analytics: float = Field(default=0.9, ge=0, le=1)
     groups: dict[str, float] = Field(
         default_factory=lambda: {"group_a": 0.5, "group_b": 0.45, "group_c": 0.05},
         description="sensitive attribute values and their shares",
@@ -63,15 +71,19 @@ class PopulationParams(_Params):
         default_factory=lambda: {"na": 0.3, "eu": 0.3, "apac": 0.25, "latam": 0.1, "mea": 0.05},
         description="region groups and their shares",
     )
-    region_activity: float = Field(0.2, ge=0, description="sd of the log activity per region")
+    region_activity: float = Field(
+        default=0.2, ge=0, description="sd of the log activity per region"
+    )
     stage_shares: tuple[float, float, float] = (0.6, 0.3, 0.1)
     stage_output: tuple[float, float, float] = (0.2, 0.5, 1.5)
-    topic_zipf: float = Field(0.6, ge=0, description="Zipf exponent of topic popularity")
-    focus_share: float = Field(0.8, ge=0, le=1, description="items in the creator's focus topic")
-    backlog_days: float = Field(30.0, ge=0, description="items published before the window")
-    duration_median: float = Field(45.0, gt=0, description="median item duration, seconds")
-    duration_sigma: float = Field(0.9, ge=0)
-    ads_per_advertiser: int = Field(3, ge=1)
+    topic_zipf: float = Field(default=0.6, ge=0, description="Zipf exponent of topic popularity")
+    focus_share: float = Field(
+        default=0.8, ge=0, le=1, description="items in the creator's focus topic"
+    )
+    backlog_days: float = Field(default=30.0, ge=0, description="items published before the window")
+    duration_median: float = Field(default=45.0, gt=0, description="median item duration, seconds")
+    duration_sigma: float = Field(default=0.9, ge=0)
+    ads_per_advertiser: int = Field(default=3, ge=1)
     bid_type_shares: tuple[float, float, float] = (0.4, 0.3, 0.3)
 
     @field_validator("groups", "regions")
@@ -93,19 +105,21 @@ class ResponseParams(_Params):
     """Parameters of the logging policy and of how users respond to what they are shown."""
 
     # sessions and requests
-    mean_requests: float = Field(1.5, ge=1, description="mean feed requests per session")
-    max_requests: int = Field(50, ge=1)
-    request_gap: float = Field(40.0, gt=0, description="mean seconds between requests")
-    slate_size: int = Field(8, ge=1, le=100)
+    mean_requests: float = Field(default=1.5, ge=1, description="mean feed requests per session")
+    max_requests: int = Field(default=50, ge=1)
+    request_gap: float = Field(default=40.0, gt=0, description="mean seconds between requests")
+    slate_size: int = Field(default=8, ge=1, le=100)
     # logging policy
-    interest_share: float = Field(0.5, ge=0, le=1, description="slots from the interest channel")
-    popularity_sigma: float = Field(1.2, ge=0, description="log-normal item virality")
-    quality_exposure: float = Field(3.0, ge=0, description="exposure weight exp(b*quality)")
+    interest_share: float = Field(
+        default=0.5, ge=0, le=1, description="slots from the interest channel"
+    )
+    popularity_sigma: float = Field(default=1.0, ge=0, description="log-normal item virality")
+    quality_exposure: float = Field(default=3.0, ge=0, description="exposure weight exp(b*quality)")
     stage_exposure: tuple[float, float, float] = (1.0, 3.0, 10.0)
-    fresh_floor: float = Field(0.2, gt=0, le=1, description="exposure left to old items")
-    fresh_halflife_days: float = Field(7.0, gt=0)
+    fresh_floor: float = Field(default=0.2, gt=0, le=1, description="exposure left to old items")
+    fresh_halflife_days: float = Field(default=7.0, gt=0)
     # clicks: logit = bias + affinity*a + quality*(q-0.5) - position*ln(1+pos)
-    click_bias: float = -3.0
+    click_bias: float = -3.3
     click_affinity: float = 6.0
     click_quality: float = 2.0
     click_position: float = 0.35
@@ -113,30 +127,36 @@ class ResponseParams(_Params):
     completion_bias: float = -0.3
     completion_affinity: float = 4.0
     completion_quality: float = 2.0
-    completion_concentration: float = Field(4.0, gt=0)
+    completion_concentration: float = Field(default=4.0, gt=0)
     # engagement after a play: p = rate * completion**power
-    like_rate: float = Field(0.15, ge=0, le=1)
-    share_rate: float = Field(0.03, ge=0, le=1)
-    comment_rate: float = Field(0.04, ge=0, le=1)
-    follow_rate: float = Field(0.02, ge=0, le=1)
-    engagement_power: float = Field(2.0, ge=0)
+    like_rate: float = Field(default=0.15, ge=0, le=1)
+    share_rate: float = Field(default=0.03, ge=0, le=1)
+    comment_rate: float = Field(default=0.04, ge=0, le=1)
+    follow_rate: float = Field(default=0.02, ge=0, le=1)
+    engagement_power: float = Field(default=2.0, ge=0)
     # negative feedback: p = rate * exp(-a / scale) on impressions not clicked
-    not_interested_rate: float = Field(0.01, ge=0, le=1)
-    not_interested_scale: float = Field(0.05, gt=0)
-    block_rate: float = Field(0.05, ge=0, le=1, description="blocks per not_interested")
+    not_interested_rate: float = Field(default=0.01, ge=0, le=1)
+    not_interested_scale: float = Field(default=0.05, gt=0)
+    block_rate: float = Field(default=0.05, ge=0, le=1, description="blocks per not_interested")
     # creator support, payers only: p = rate * completion**power
-    tip_rate: float = Field(0.02, ge=0, le=1)
-    subscribe_rate: float = Field(0.01, ge=0, le=1)
-    tip_median: float = Field(2.0, gt=0)
+    tip_rate: float = Field(default=0.02, ge=0, le=1)
+    subscribe_rate: float = Field(default=0.01, ge=0, le=1)
+    tip_median: float = Field(default=2.0, gt=0)
     subscribe_prices: tuple[float, float, float] = (0.99, 2.99, 4.99)
     # ads
-    ad_fill: float = Field(0.5, ge=0, le=1, description="requests that carry an ad")
-    ad_position: int = Field(3, ge=0)
-    ad_targeting: float = Field(0.5, ge=0, le=1, description="ads picked by user interest")
-    ad_match: float = Field(0.5, ge=0, le=1, description="weight of interest match in ad CTR")
-    roas_mean: float = Field(3.0, gt=0, description="conversion value / advertiser target CPA")
+    ad_fill: float = Field(default=0.5, ge=0, le=1, description="requests that carry an ad")
+    ad_position: int = Field(default=3, ge=0)
+    ad_targeting: float = Field(default=0.5, ge=0, le=1, description="ads picked by user interest")
+    ad_match: float = Field(
+        default=0.5, ge=0, le=1, description="weight of interest match in ad CTR"
+    )
+    roas_mean: float = Field(
+        default=3.0, gt=0, description="conversion value / advertiser target CPA"
+    )
     # retention
-    churn_rate: float = Field(0.02, ge=0, le=1, description="daily churn of unsatisfied users")
+    churn_rate: float = Field(
+        default=0.02, ge=0, le=1, description="daily churn of unsatisfied users"
+    )
 
 
 class PlatformSpec(_Params):
@@ -160,18 +180,18 @@ class PlatformSpec(_Params):
 
     """
 
-    users: int = Field(1_000, ge=1)
-    items: int = Field(2_000, ge=1)
-    creators: int = Field(50, ge=1)
-    advertisers: int = Field(10, ge=0)
-    days: int = Field(7, ge=1)
-    seed: int = Field(0, ge=0)
+    users: int = Field(default=1_000, ge=1)
+    items: int = Field(default=2_000, ge=1)
+    creators: int = Field(default=50, ge=1)
+    advertisers: int = Field(default=10, ge=0)
+    days: int = Field(default=7, ge=1)
+    seed: int = Field(default=0, ge=0)
     topics: tuple[str, ...] = DEFAULT_TOPICS
     start: datetime = DEFAULT_START
-    chunk_size: int = Field(100_000, ge=1)
-    user_block: int = Field(20_000, ge=1)
-    population: PopulationParams = Field(default_factory=PopulationParams)
-    response: ResponseParams = Field(default_factory=ResponseParams)
+    chunk_size: int = Field(default=100_000, ge=1)
+    user_block: int = Field(default=20_000, ge=1)
+    population: PopulationParams = PopulationParams()
+    response: ResponseParams = ResponseParams()
 
     @field_validator("topics")
     @classmethod
