@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import tomllib
+from abc import abstractmethod
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +38,9 @@ class StageSection(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
+    @abstractmethod
     def _names(self) -> list[str]:
-        raise NotImplementedError  # each stage says which names may carry parameters
+        """The component names that may carry parameters in this stage."""
 
     @model_validator(mode="after")
     def _extras_are_components(self) -> StageSection:

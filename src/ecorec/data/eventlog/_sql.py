@@ -6,13 +6,22 @@ translate the same filters, so they differ only in placeholders and transport.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Any
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Sequence
+from types import TracebackType
+from typing import Any, Self
 
 import pyarrow as pa
 
 from ecorec.core.events import Event, EventType, EventValidationError, validate_event
-from ecorec.data.events import EVENT_COLUMNS, Row, event_rows, validated_rows
+from ecorec.data.events import (
+    EVENT_COLUMNS,
+    Row,
+    event_rows,
+    row_to_event,
+    rows_to_table,
+    validated_rows,
+)
 
 COLUMNS_SQL = ", ".join(EVENT_COLUMNS)
 ORDER_SQL = "ORDER BY ts, event_id"
@@ -117,3 +126,72 @@ def check_batch_size(batch_size: int) -> int:
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
     return batch_size
+
+
+class EventLogBase(ABC):
+    """What both SQL backends share once they can page through a filtered SELECT.
+
+    Subclasses implement ``_select`` (pages of rows in scan order) and ``close``.
+    """
+
+    @abstractmethod
+    def _select(
+        self,
+        start: float | None,
+        end: float | None,
+        user_id: str | None,
+        types: Iterable[str] | None,
+        batch_size: int,
+    ) -> Iterator[list[Row]]:
+        """Pages of matching rows in scan order; fails at the call for bad filters."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Close the backend's connections."""
+
+    def scan(
+        self,
+        start: float | None = None,
+        end: float | None = None,
+        user_id: str | None = None,
+        types: Iterable[str] | None = None,
+    ) -> Iterator[Event]:
+        """Yield matching events ordered by ``(ts, event_id)``, streamed from one snapshot.
+
+        Args:
+            start: keep events with ``ts >= start`` (None: from the beginning).
+            end: keep events with ``ts < end`` (None: to the end); the range is half-open.
+            user_id: only this user's events.
+            types: only these event types (strings or :class:`EventType`).
+
+        Raises:
+            ValueError: for an unknown type name (at the call, before iterating).
+
+        """
+        pages = self._select(start, end, user_id, types, 1_000)
+        return (row_to_event(row) for rows in pages for row in rows)
+
+    def scan_batches(
+        self,
+        start: float | None = None,
+        end: float | None = None,
+        user_id: str | None = None,
+        types: Iterable[str] | None = None,
+        batch_size: int = 100_000,
+    ) -> Iterator[pa.Table]:
+        """Yield :data:`EVENT_SCHEMA` tables of at most ``batch_size`` rows, in scan order.
+
+        Only one batch is in memory at a time, so exporting a large log stays bounded.
+        """
+        return map(rows_to_table, self._select(start, end, user_id, types, batch_size))
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from types import TracebackType
 from typing import Any, TypeVar
 
 import psycopg
@@ -29,12 +28,13 @@ from ecorec.core.events import Event
 from ecorec.data.eventlog._sql import (
     COLUMNS_SQL,
     ORDER_SQL,
+    EventLogBase,
     check_batch_size,
     prepare_rows,
     unique_rows,
     where_clause,
 )
-from ecorec.data.events import EVENT_COLUMNS, Row, row_to_event, rows_to_table
+from ecorec.data.events import EVENT_COLUMNS, Row
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS events (
@@ -92,7 +92,7 @@ def _search_path_schema(search_path: str) -> str | None:
     return None
 
 
-class PostgresEventLog:
+class PostgresEventLog(EventLogBase):
     """Durable, idempotent event log in a PostgreSQL table named ``events``.
 
     The schema is chosen the libpq way, through ``search_path`` in the URL, so tests and tenants
@@ -118,17 +118,6 @@ class PostgresEventLog:
         self._lock = threading.Lock()
         self._closed = False
         self._conn = self._connect()
-
-    def __enter__(self) -> PostgresEventLog:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def _connect(self) -> psycopg.Connection[Any]:
         conn = psycopg.connect(self.dsn, autocommit=True)
@@ -241,39 +230,6 @@ class PostgresEventLog:
                     yield rows
         finally:
             reader.close()
-
-    def scan(
-        self,
-        start: float | None = None,
-        end: float | None = None,
-        user_id: str | None = None,
-        types: Iterable[str] | None = None,
-    ) -> Iterator[Event]:
-        """Yield matching events ordered by ``(ts, event_id)``, streamed from one snapshot.
-
-        Args:
-            start: keep events with ``ts >= start`` (None: from the beginning).
-            end: keep events with ``ts < end`` (None: to the end); the range is half-open.
-            user_id: only this user's events.
-            types: only these event types (strings or :class:`EventType`).
-
-        Raises:
-            ValueError: for an unknown type name (at the call, before iterating).
-
-        """
-        pages = self._select(start, end, user_id, types, 1_000)
-        return (row_to_event(row) for rows in pages for row in rows)
-
-    def scan_batches(
-        self,
-        start: float | None = None,
-        end: float | None = None,
-        user_id: str | None = None,
-        types: Iterable[str] | None = None,
-        batch_size: int = 100_000,
-    ) -> Iterator[pa.Table]:
-        """Yield :data:`EVENT_SCHEMA` tables of at most ``batch_size`` rows, in scan order."""
-        return map(rows_to_table, self._select(start, end, user_id, types, batch_size))
 
     def count(
         self,

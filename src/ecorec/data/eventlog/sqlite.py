@@ -20,7 +20,6 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from types import TracebackType
 
 import pyarrow as pa
 
@@ -28,11 +27,12 @@ from ecorec.core.events import Event
 from ecorec.data.eventlog._sql import (
     COLUMNS_SQL,
     ORDER_SQL,
+    EventLogBase,
     check_batch_size,
     prepare_rows,
     where_clause,
 )
-from ecorec.data.events import EVENT_COLUMNS, Row, row_to_event, rows_to_table
+from ecorec.data.events import EVENT_COLUMNS, Row
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS events (
@@ -64,7 +64,7 @@ def _connect(path: str) -> sqlite3.Connection:
     return conn
 
 
-class SQLiteEventLog:
+class SQLiteEventLog(EventLogBase):
     """Durable, idempotent event log in a SQLite file (the embedded default of DESIGN.md §4).
 
     The table is named ``events`` and may share its file with other ecorec tables (the Catalog).
@@ -113,17 +113,6 @@ class SQLiteEventLog:
         except BaseException:
             self._rollback(conn)
             raise
-
-    def __enter__(self) -> SQLiteEventLog:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def _writer(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -193,42 +182,6 @@ class SQLiteEventLog:
                 yield rows
         finally:
             reader.close()
-
-    def scan(
-        self,
-        start: float | None = None,
-        end: float | None = None,
-        user_id: str | None = None,
-        types: Iterable[str] | None = None,
-    ) -> Iterator[Event]:
-        """Yield matching events ordered by ``(ts, event_id)``, streamed from a snapshot.
-
-        Args:
-            start: keep events with ``ts >= start`` (None: from the beginning).
-            end: keep events with ``ts < end`` (None: to the end); the range is half-open.
-            user_id: only this user's events.
-            types: only these event types (strings or :class:`EventType`).
-
-        Raises:
-            ValueError: for an unknown type name (at the call, before iterating).
-
-        """
-        pages = self._select(start, end, user_id, types, 1_000)
-        return (row_to_event(row) for rows in pages for row in rows)
-
-    def scan_batches(
-        self,
-        start: float | None = None,
-        end: float | None = None,
-        user_id: str | None = None,
-        types: Iterable[str] | None = None,
-        batch_size: int = 100_000,
-    ) -> Iterator[pa.Table]:
-        """Yield :data:`EVENT_SCHEMA` tables of at most ``batch_size`` rows, in scan order.
-
-        Only one batch is in memory at a time, so exporting a large log stays bounded.
-        """
-        return map(rows_to_table, self._select(start, end, user_id, types, batch_size))
 
     def count(
         self,
