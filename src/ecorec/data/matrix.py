@@ -33,6 +33,7 @@ class InteractionMatrix:
             or 1.0 when built with ``binary=True``.
         last_ts: CSR float64 matrix with the same pattern: the pair's latest timestamp.
         now: the reference time of the decay.
+
     """
 
     user_ids: np.ndarray
@@ -53,21 +54,22 @@ class InteractionMatrix:
 
     @property
     def user_index(self) -> dict[str, int]:
-        """id -> row index (built on first use)."""
+        """Id -> row index (built on first use)."""
         if not self._user_index:
             self._user_index = {str(u): i for i, u in enumerate(self.user_ids)}
         return self._user_index
 
     @property
     def item_index(self) -> dict[str, int]:
-        """id -> column index (built on first use)."""
+        """Id -> column index (built on first use)."""
         if not self._item_index:
             self._item_index = {str(v): i for i, v in enumerate(self.item_ids)}
         return self._item_index
 
     def item_counts(self) -> np.ndarray:
         """Number of users per item (the popularity that normalisations use)."""
-        return np.diff(self.weights.tocsc().indptr).astype(np.float64)
+        counts: np.ndarray = np.diff(self.weights.tocsc().indptr).astype(np.float64)
+        return counts
 
     def user_items(self, user_id: str) -> np.ndarray:
         """Column indices of the items ``user_id`` interacted with (empty if unknown)."""
@@ -103,12 +105,15 @@ class InteractionMatrix:
 
         Raises:
             ValueError: when there is no interaction at all.
+
         """
         tables = [t.select(["user_id", "item_id", "ts"]) for t in data.interactions(types)]
         table = pa.concat_tables(tables) if tables else None
         if table is None or table.num_rows == 0:
-            raise ValueError("no interactions to learn from: the dataset is empty "
-                             "(ingest or generate data first)")
+            raise ValueError(
+                "no interactions to learn from: the dataset is empty "
+                "(ingest or generate data first)"
+            )
         users = pc.dictionary_encode(table.column("user_id")).combine_chunks()
         items = pc.dictionary_encode(table.column("item_id")).combine_chunks()
         user_ids = np.asarray(users.dictionary.to_pylist(), dtype=str)
@@ -132,8 +137,9 @@ class InteractionMatrix:
         if binary:
             weights.data[:] = 1.0
         last = _max_duplicates(rows, cols, ts, shape)
-        return cls(user_ids, np.asarray(item_list, dtype=str), weights.astype(np.float32), last,
-                   now)
+        return cls(
+            user_ids, np.asarray(item_list, dtype=str), weights.astype(np.float32), last, now
+        )
 
     def save(self, folder: Path, prefix: str = "matrix") -> None:
         """Write arrays (``.npy``/``.npz``, no pickle) into ``folder``."""
@@ -155,8 +161,9 @@ class InteractionMatrix:
         )
 
 
-def _max_duplicates(rows: np.ndarray, cols: np.ndarray, values: np.ndarray,
-                    shape: tuple[int, int]) -> sp.csr_matrix:
+def _max_duplicates(
+    rows: np.ndarray, cols: np.ndarray, values: np.ndarray, shape: tuple[int, int]
+) -> sp.csr_matrix:
     """CSR matrix keeping the largest value of duplicate cells (scipy would sum them)."""
     order = np.lexsort((values, cols, rows))
     rows, cols, values = rows[order], cols[order], values[order]

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ecorec.core.entities import Item, User
 from ecorec.core.events import POSITIVE_TYPES
 from ecorec.data.protocols import Catalog, EventLog
 

@@ -24,10 +24,15 @@ _DAY = 86_400.0
 
 
 class PopularConfig(ComponentConfig):
-    """``n`` candidates per request, decayed with ``half_life_days`` (0 = no decay)."""
+    """``n`` candidates per request, decayed with ``half_life_days`` (0 = no decay).
+
+    ``exclude_seen`` skips what the user already consumed here, so the quota is not spent on
+    items merge would drop anyway.
+    """
 
     n: int = Field(500, gt=0)
     half_life_days: float = Field(7.0, ge=0)
+    exclude_seen: bool = True
 
 
 class PopularRecall(Component):
@@ -82,7 +87,7 @@ class PopularRecall(Component):
             )
         ids = np.array(list(totals), dtype=str)
         scores = np.fromiter(totals.values(), dtype=float, count=len(totals))
-        order = np.lexsort((ids, -scores))[: self.config.n]
+        order = np.lexsort((ids, -scores))
         self.item_ids, self.scores = ids[order], scores[order]
 
     def is_trained(self) -> bool:
@@ -91,10 +96,14 @@ class PopularRecall(Component):
     def __call__(self, request: Request, profile: Profile) -> list[Candidate]:
         if self.item_ids is None or self.scores is None:
             raise NotTrainedError(self)
-        return [
-            Candidate(str(i), float(s), self.name)
-            for i, s in zip(self.item_ids, self.scores, strict=True)
-        ]
+        skip = profile.negatives | profile.seen if self.config.exclude_seen else profile.negatives
+        out: list[Candidate] = []
+        for item_id, score in zip(self.item_ids, self.scores, strict=True):
+            if len(out) >= self.config.n:
+                break
+            if item_id not in skip:
+                out.append(Candidate(str(item_id), float(score), self.name))
+        return out
 
     def save(self, folder: Path) -> dict[str, Any]:
         if self.item_ids is None or self.scores is None:
