@@ -6,9 +6,10 @@ The component registries below map the names used in TOML to classes; each later
 
 from __future__ import annotations
 
+import importlib
 import logging
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,17 +23,43 @@ from ecorec.data.stores import Stores
 from ecorec.data.training import TrainingData
 from ecorec.ranking.recall_order import RecallOrderRanker
 from ecorec.recall.merge import Merge
-from ecorec.recall.popular import PopularRecall
 
 log = logging.getLogger(__name__)
 
-CHANNELS: dict[str, type[Component]] = {PopularRecall.name: PopularRecall}
-RANKERS: dict[str, type[Component]] = {RecallOrderRanker.name: RecallOrderRanker}
-RERANKERS: dict[str, type[Component]] = {}
+
+class ComponentRegistry(Mapping[str, type[Component]]):
+    """Component names -> classes, imported on first use.
+
+    Heavy components (PyTorch models, faiss indexes) are only imported when a configuration
+    names them, so ``ecorec info`` does not pay for torch.
+    """
+
+    def __init__(self, paths: dict[str, str]) -> None:
+        self._paths = dict(paths)
+
+    def __getitem__(self, name: str) -> type[Component]:
+        module, _, attr = self._paths[name].partition(":")
+        cls: type[Component] = getattr(importlib.import_module(module), attr)
+        return cls
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._paths)
+
+    def __len__(self) -> int:
+        return len(self._paths)
+
+
+CHANNELS = ComponentRegistry(
+    {
+        "popular": "ecorec.recall.popular:PopularRecall",
+    }
+)
+RANKERS = ComponentRegistry({"recall_order": "ecorec.ranking.recall_order:RecallOrderRanker"})
+RERANKERS = ComponentRegistry({})
 
 
 def _make(
-    kind: str, registry: dict[str, type[Component]], name: str, params: dict[str, Any]
+    kind: str, registry: Mapping[str, type[Component]], name: str, params: dict[str, Any]
 ) -> Component:
     if name not in registry:
         raise ConfigError(f"unknown {kind} {name!r}; known: {', '.join(sorted(registry))}")
