@@ -52,6 +52,10 @@ class ComponentRegistry(Mapping[str, type[Component]]):
 CHANNELS = ComponentRegistry(
     {
         "popular": "ecorec.recall.popular:PopularRecall",
+        "item_cf": "ecorec.recall.item_cf:ItemCFRecall",
+        "user_cf": "ecorec.recall.user_cf:UserCFRecall",
+        "session": "ecorec.recall.session:SessionRecall",
+        "ease": "ecorec.recall.ease:EASERecall",
     }
 )
 RANKERS = ComponentRegistry({"recall_order": "ecorec.ranking.recall_order:RecallOrderRanker"})

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ecorec.core.entities import Item, User
 from ecorec.core.events import POSITIVE_TYPES
 from ecorec.data.protocols import Catalog, EventLog
 
@@ -30,6 +31,8 @@ class TrainingData:
         table: an interactions table (``user_id``, ``item_id``, ``timestamp``, ``rating``), as
             the dataset loaders and splitters produce; rows become ``rating`` events.
         end: only events strictly before this time (seconds) are used.
+        items, users: metadata given directly (a dataset's ``.item``/``.user`` files), used
+            instead of the catalog's.
 
     """
 
@@ -37,6 +40,22 @@ class TrainingData:
     catalog: Catalog | None = None
     table: pa.Table | None = None
     end: float | None = None
+    items: list[Item] | None = None
+    users: list[User] | None = None
+
+    def item_entities(self) -> Iterator[Item]:
+        """Every known item: the given list, else the catalog's, else none."""
+        if self.items is not None:
+            yield from self.items
+        elif self.catalog is not None:
+            yield from self.catalog.scan(Item)
+
+    def user_entities(self) -> Iterator[User]:
+        """Every known user: the given list, else the catalog's, else none."""
+        if self.users is not None:
+            yield from self.users
+        elif self.catalog is not None:
+            yield from self.catalog.scan(User)
 
     def interactions(
         self, types: Iterable[str] = POSITIVE_TYPES, batch_size: int = 500_000
