@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import logging
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +57,11 @@ CHANNELS = ComponentRegistry(
         "user_cf": "ecorec.recall.user_cf:UserCFRecall",
         "session": "ecorec.recall.session:SessionRecall",
         "ease": "ecorec.recall.ease:EASERecall",
+        "content": "ecorec.recall.content:ContentRecall",
+        "explore": "ecorec.recall.explore:ExploreRecall",
+        "long_tail": "ecorec.recall.long_tail:LongTailRecall",
+        "novice_creator": "ecorec.recall.novice:NoviceCreatorRecall",
+        "curated": "ecorec.recall.curated:CuratedRecall",
     }
 )
 RANKERS = ComponentRegistry({"recall_order": "ecorec.ranking.recall_order:RecallOrderRanker"})
@@ -113,30 +119,74 @@ def train_component(component: Any, data: TrainingData, stores: Stores) -> str:
     return version
 
 
+def train_all(
+    components: Components,
+    stores: Stores,
+    on_start: Callable[[str], None] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Train every trainable component; one that does not apply to the data is skipped.
+
+    A component raises ``ValueError`` when the data lacks what it needs (no creators for the
+    novice-creator channel, a catalog too large for EASE): that is reported as
+    ``{"skipped": reason}`` and the others still train.
+    """
+    data = TrainingData(stores.events, stores.catalog)
+    results: dict[str, dict[str, Any]] = {}
+    for component in components.trainable():
+        if on_start is not None:
+            on_start(component.name)
+        started = time.perf_counter()
+        try:
+            version = train_component(component, data, stores)
+        except ValueError as exc:
+            log.warning("%s skipped: %s", component.name, exc)
+            results[component.name] = {"skipped": str(exc)}
+            continue
+        results[component.name] = {
+            "version": version,
+            "seconds": round(time.perf_counter() - started, 3),
+            "metrics": stores.registry.manifest(component.name, version)["metrics"],
+        }
+    return results
+
+
 def load_or_train(
     components: Components,
     stores: Stores,
     train_missing: bool,
     on_train: Callable[[str], None] | None = None,
-) -> list[str]:
+) -> dict[str, str]:
     """Load every trainable component's active version; train the missing ones if allowed.
 
-    Returns the names of components that are neither loaded nor trained (the pipeline then
-    runs without them, degraded).
+    Returns ``{name: reason}`` for components that are neither loaded nor trained (the
+    pipeline then runs without them). A model trained with other parameters than the current
+    configuration still loads, with a warning to retrain.
     """
-    missing = []
+    missing: dict[str, str] = {}
     for component in components.trainable():
         try:
-            component.load(stores.registry.open(component.name))
-            continue
+            folder = stores.registry.open(component.name)
         except ModelNotFoundError:
             pass
+        else:
+            component.load(folder)
+            trained_with = stores.registry.manifest(component.name, folder.name)["config"]
+            if trained_with != component.config.model_dump(mode="json"):
+                log.warning(
+                    "%s was trained with other parameters than configured now: run `ecorec train`",
+                    component.name,
+                )
+            continue
         if not train_missing:
-            missing.append(component.name)
+            missing[component.name] = "no trained model (run `ecorec train`)"
             continue
         if on_train is not None:
             on_train(component.name)
-        train_component(component, TrainingData(stores.events, stores.catalog), stores)
+        try:
+            train_component(component, TrainingData(stores.events, stores.catalog), stores)
+        except ValueError as exc:
+            log.warning("%s skipped: %s", component.name, exc)
+            missing[component.name] = str(exc)
     return missing
 
 
@@ -152,7 +202,7 @@ def build_pipeline(
     if that leaves none, :class:`ConfigError` says to run ``ecorec train``.
     """
     components = build_components(config)
-    missing = set(load_or_train(components, stores, train_missing, on_train))
+    missing = load_or_train(components, stores, train_missing, on_train)
     channels = [c for c in components.channels if c.name not in missing]
     if not channels:
         raise ConfigError("no recall channel has a trained model: run `ecorec train` first")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from typing import Annotated, Any
 
 import typer
@@ -22,33 +21,31 @@ from ecorec.cli.common import (
     user_errors,
 )
 from ecorec.core.contracts import Request
-from ecorec.data.training import TrainingData
-from ecorec.factory import build_components, build_pipeline, train_component
+from ecorec.factory import build_components, build_pipeline, train_all
 
 
 def train(db: DbOption = None, config: ConfigOption = None, as_json: JsonOption = False) -> None:
-    """Train every trainable component of the configured pipeline and activate the versions."""
+    """Train every trainable component of the configured pipeline and activate the versions.
+
+    A component that does not apply to the data (say, novice-creator recall on a dataset
+    without creators) is skipped with its reason; the command fails only if nothing trained.
+    """
     with user_errors():
         cfg = config_for(config, db)
         components = build_components(cfg)
-        trained: dict[str, Any] = {}
         with stores_for(cfg, must_exist=True) as stores:
-            data = TrainingData(stores.events, stores.catalog)
-            for component in components.trainable():
-                note(f"training {component.name} ...")
-                started = time.perf_counter()
-                version = train_component(component, data, stores)
-                trained[component.name] = {
-                    "version": version,
-                    "seconds": round(time.perf_counter() - started, 3),
-                    "metrics": stores.registry.manifest(component.name, version)["metrics"],
-                }
+            trained = train_all(components, stores, on_start=lambda n: note(f"training {n} ..."))
     emit({"trained": trained}, as_json, _print_trained)
+    if trained and all("skipped" in t for t in trained.values()):
+        raise fail("no component could be trained on this data")
 
 
 def _print_trained(result: dict[str, Any]) -> None:
     for name, t in result["trained"].items():
-        out_console.print(f"{name}: version {t['version']} in {t['seconds']} s, {t['metrics']}")
+        if "skipped" in t:
+            out_console.print(f"{name}: skipped: {t['skipped']}")
+        else:
+            out_console.print(f"{name}: version {t['version']} in {t['seconds']} s, {t['metrics']}")
 
 
 def recommend(
