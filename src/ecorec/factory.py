@@ -62,6 +62,9 @@ CHANNELS = ComponentRegistry(
         "long_tail": "ecorec.recall.long_tail:LongTailRecall",
         "novice_creator": "ecorec.recall.novice:NoviceCreatorRecall",
         "curated": "ecorec.recall.curated:CuratedRecall",
+        "two_tower": "ecorec.recall.two_tower:TwoTowerRecall",
+        "als": "ecorec.recall.mf:ALSRecall",
+        "lightgcn": "ecorec.recall.graph:LightGCNRecall",
     }
 )
 RANKERS = ComponentRegistry({"recall_order": "ecorec.ranking.recall_order:RecallOrderRanker"})
@@ -210,7 +213,7 @@ def build_pipeline(
     recall = config.pipeline.recall
     merge = Merge(
         {
-            "quota": recall.quota,
+            "quota": recall.effective_quota(),
             "max_candidates": recall.max_candidates,
             "filter_seen": recall.filter_seen,
         },

@@ -20,7 +20,7 @@ def test_defaults_and_component_params(tmp_path):
     [
         ("[storage]\ndatabse_url = 'x'\n", "storage.databse_url"),
         ("[pipeline.recall]\nqouta = { popular = 1 }\n", "unknown key 'qouta'"),
-        ("[pipeline.recall]\nquota = { item_cf = 1 }\n", "not in channels"),
+        ("[pipeline.recall]\nquota = { lightgcn = 1 }\n", "not in channels"),
         ("[pipeline.rank]\nmodel = 'din'\ndeepfm = { x = 1 }\n", "unknown key 'deepfm'"),
         ("[pipeline\n", "not valid TOML"),
     ],

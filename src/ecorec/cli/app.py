@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from ecorec.cli import data_commands, model_commands
+from ecorec.cli import data_commands, evaluate_commands, model_commands
 from ecorec.cli.common import setup_logging
 
 app = typer.Typer(
@@ -33,6 +33,9 @@ app.command("recommend")(model_commands.recommend)
 config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
 config_app.command("show")(model_commands.config_show)
 app.add_typer(config_app, name="config")
+evaluate_app = typer.Typer(help="Measure models offline on real data.", no_args_is_help=True)
+evaluate_app.command("recall")(evaluate_commands.recall)
+app.add_typer(evaluate_app, name="evaluate")
 
 
 def main() -> None:

@@ -52,8 +52,14 @@ def generate(
 
     with user_errors():
         cfg = config_for(config, db)
-        spec = PlatformSpec(users=users, items=items, creators=creators or max(1, items // 50),
-                            advertisers=advertisers, days=days, seed=seed)
+        spec = PlatformSpec(
+            users=users,
+            items=items,
+            creators=creators or max(1, items // 50),
+            advertisers=advertisers,
+            days=days,
+            seed=seed,
+        )
         with stores_for(cfg) as stores:
             with progress_bar("generating", progress_total(spec)) as advance:
                 last = [0]
@@ -64,14 +70,27 @@ def generate(
 
                 stats = write_platform(spec, stores.catalog, stores.events, progress=step)
             with progress_bar("building profiles", stats.total_events) as advance:
-                profiles = rebuild_profiles(stores.events, ItemLookup.from_catalog(stores.catalog),
-                                            stores.profiles, progress=advance)
-        result = {**asdict(stats), "total_events": stats.total_events, "profiles": profiles,
-                  "database": cfg.storage.database_url}
-    emit(result, as_json, lambda r: out_console.print(
-        f"generated {r['users']:,} users, {r['creators']:,} creators, {r['items']:,} items, "
-        f"{r['ads']:,} ads and {r['total_events']:,} events in {r['seconds']:.1f} s "
-        f"into {r['database']}"))
+                profiles = rebuild_profiles(
+                    stores.events,
+                    ItemLookup.from_catalog(stores.catalog),
+                    stores.profiles,
+                    progress=advance,
+                )
+        result = {
+            **asdict(stats),
+            "total_events": stats.total_events,
+            "profiles": profiles,
+            "database": cfg.storage.database_url,
+        }
+    emit(
+        result,
+        as_json,
+        lambda r: out_console.print(
+            f"generated {r['users']:,} users, {r['creators']:,} creators, {r['items']:,} items, "
+            f"{r['ads']:,} ads and {r['total_events']:,} events in {r['seconds']:.1f} s "
+            f"into {r['database']}"
+        ),
+    )
 
 
 def ingest(

@@ -68,16 +68,36 @@ class StorageConfig(Section):
     models_url: str = ""
 
 
+#: The default recall layer: collaborative channels for accuracy, and the channels that keep
+#: the ecosystem healthy (exploration, long tail, novice creators, curated pools) with their own
+#: quotas so they are never crowded out. Channels that do not apply to the data (no creators,
+#: no pools) are skipped at training.
+DEFAULT_QUOTA: dict[str, int] = {
+    "item_cf": 200,
+    "als": 200,
+    "popular": 50,
+    "content": 50,
+    "explore": 30,
+    "long_tail": 30,
+    "novice_creator": 30,
+    "curated": 10,
+}
+
+
 class RecallConfig(StageSection):
     """Recall channels, their quotas after merge, and the merge filters."""
 
-    channels: list[str] = Field(default_factory=lambda: ["popular"], min_length=1)
+    channels: list[str] = Field(default_factory=lambda: list(DEFAULT_QUOTA), min_length=1)
     quota: dict[str, int] = Field(default_factory=dict)
     max_candidates: int = Field(default=500, gt=0)
     filter_seen: bool = True
 
     def _names(self) -> list[str]:
         return self.channels
+
+    def effective_quota(self) -> dict[str, int]:
+        """Quota per channel: the configured one, else the default for that channel."""
+        return {name: self.quota.get(name, DEFAULT_QUOTA.get(name, 200)) for name in self.channels}
 
     @model_validator(mode="after")
     def _quota_names(self) -> RecallConfig:

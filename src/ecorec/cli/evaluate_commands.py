@@ -1,0 +1,116 @@
+"""Evaluation verbs: ``evaluate recall`` (offline protocols of DESIGN.md §6 on real data)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich import box
+from rich.table import Table
+
+from ecorec.cli.common import (
+    ConfigOption,
+    JsonOption,
+    emit,
+    note,
+    out_console,
+    progress_bar,
+    user_errors,
+)
+from ecorec.core.config import load_config
+from ecorec.metrics.evaluation import (
+    RecallEvaluator,
+    check_channels,
+    default_channels,
+    metric_table,
+)
+from ecorec.metrics.protocols import DEFAULT_SEED, PROTOCOLS, prepare_split
+
+#: Protocols that exist but are another verb's (named in the error, so nobody hunts for them).
+ELSEWHERE = {"ctr-temporal": "a ranking protocol: use `ecorec evaluate rank`"}
+
+
+def _protocol(value: str) -> str:
+    if value in PROTOCOLS:
+        return value
+    hint = f" ({value} is {ELSEWHERE[value]})" if value in ELSEWHERE else ""
+    raise ValueError(f"unknown protocol {value!r} for recall; known: {', '.join(PROTOCOLS)}{hint}")
+
+
+def recall(
+    data: Annotated[
+        str,
+        typer.Option(
+            "--data",
+            help="Interactions: a RecBole atomic folder, a MovieLens ratings file, or a "
+            "CSV/Parquet file whose header names user_id,item_id[,rating,timestamp].",
+        ),
+    ],
+    protocol: Annotated[
+        str, typer.Option("--protocol", help=f"One of: {', '.join(PROTOCOLS)}.")
+    ] = "recbole-811",
+    channels: Annotated[
+        str | None,
+        typer.Option(
+            "--channels",
+            help="Comma-separated channels, in merge order; default: the config's "
+            "pipeline.recall channels with --config, else every registered channel.",
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the split.")] = DEFAULT_SEED,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Evaluate every recall channel and the fused candidate set on a real dataset.
+
+    Each channel learns from the train part only and is asked for each test user's
+    candidates as the pipeline would; Recall/NDCG/MRR/Hit@10, Recall@50/@200, coverage and
+    long-tail share are reported per channel and for the merge of all of them.
+    """
+    with user_errors():
+        protocol = _protocol(protocol)
+        cfg = load_config(config)
+        names = (
+            [c.strip() for c in channels.split(",") if c.strip()]
+            if channels
+            else default_channels(cfg, explicit=config is not None)
+        )
+        check_channels(names)
+        note(f"loading {data} ...")
+        split = prepare_split(data, protocol, seed)
+        size = split.summary()
+        note(
+            f"{protocol}, seed {seed}: {size['train']:,}/{size['valid']:,}/{size['test']:,} "
+            f"train/valid/test rows, {size['items']:,} items"
+        )
+        evaluator = RecallEvaluator(split, names, cfg)
+        evaluator.train(lambda stage, _done, _total: note(f"training {stage[6:]} ..."))
+        with progress_bar("evaluating users", len(split.users())) as advance:
+            result = evaluator.evaluate(advance)
+    emit(result, as_json, _print_result)
+
+
+def _print_result(result: dict[str, Any]) -> None:
+    columns, rows, notes = metric_table(result)
+    split = result["split"]
+    table = Table(
+        title=f"{result['protocol']}, {split['test_users']:,} test users, seed {split['seed']}",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        padding=(0, 1),
+        caption="R recall, N ndcg, M mrr, H hit; cover: item coverage; tail: long-tail share",
+    )
+    for column in columns:
+        table.add_column(
+            column,
+            justify="left" if column == "channel" else "right",
+            no_wrap=True,
+            min_width=max(len(column), 5),
+        )
+    for row in rows:
+        table.add_row(*row)
+    out_console.print(table)
+    for line in notes:
+        out_console.print(line, highlight=False)
+    quota = ", ".join(f"{k}={v}" for k, v in result["fused"].get("quota", {}).items())
+    out_console.print(f"fused: merge of {quota or 'no channel'} (merge order)")
