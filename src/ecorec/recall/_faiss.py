@@ -1,7 +1,7 @@
 """Creating the faiss index behind :class:`~ecorec.recall.ann.AnnIndex` from its config.
 
 Kept apart from the index's id bookkeeping: which faiss structure, how many inverted lists,
-how many PQ bits, with how many OpenMP threads.
+how many PQ bits, with how many OpenMP threads, and which large-norm items are scored exactly.
 """
 
 from __future__ import annotations
@@ -80,3 +80,15 @@ def set_search_params(index: Any, config: AnnConfig) -> None:
     elif config.kind == "ivf":
         ivf = faiss.extract_index_ivf(index)
         ivf.nprobe = min(config.ivf_nprobe, ivf.nlist)
+
+
+def norm_head(vecs: np.ndarray, config: AnnConfig) -> np.ndarray:
+    """Positions of the ``exact_head`` share of largest-norm vectors, if norms are skewed."""
+    size = min(len(vecs), math.ceil(config.exact_head * len(vecs)))
+    if size == 0:
+        return np.empty(0, dtype=np.int64)
+    norms = np.sqrt(np.einsum("ij,ij->i", vecs, vecs))
+    head = np.argpartition(-norms, size - 1)[:size]
+    if norms[head].min() < 2.0 * np.median(norms):
+        return np.empty(0, dtype=np.int64)
+    return np.sort(head).astype(np.int64)

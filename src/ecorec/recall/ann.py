@@ -34,6 +34,7 @@ from ecorec.core.component import ComponentConfig, NotTrainedError
 from ecorec.recall._faiss import (
     PQ_MIN_ITEMS,
     make_index,
+    norm_head,
     omp_threads,
     set_search_params,
 )
@@ -121,6 +122,8 @@ class AnnIndex:
 
         """
         ids = np.asarray(item_ids, dtype=str)
+        if len(ids):  # as wide as the longest id: "<U22" from np.char would cost 3x the memory
+            ids = ids.astype(f"<U{max(1, int(np.char.str_len(ids).max()))}")
         vecs = np.ascontiguousarray(vectors, dtype=np.float32)
         if vecs.ndim != 2 or ids.ndim != 1 or len(ids) != len(vecs):
             raise ValueError(
@@ -289,7 +292,7 @@ class AnnIndex:
         self._sorted_ids, self._sorted_pos = ids[order], order.astype(np.int64)
         self._live = int(alive.sum())
         flat = self.config.kind == "flat"  # exact anyway
-        self._head = np.empty(0, dtype=np.int64) if flat else _norm_head(vecs, self.config)
+        self._head = np.empty(0, dtype=np.int64) if flat else norm_head(vecs, self.config)
         self._head_vectors = np.ascontiguousarray(vecs[self._head])
 
     def _require(self) -> None:
@@ -362,18 +365,6 @@ class AnnIndex:
         return list(
             zip(self._ids[positions].tolist(), np.asarray(scores, float).tolist(), strict=True)
         )
-
-
-def _norm_head(vecs: np.ndarray, config: AnnConfig) -> np.ndarray:
-    """Positions of the ``exact_head`` share of largest-norm vectors, if norms are skewed."""
-    size = min(len(vecs), math.ceil(config.exact_head * len(vecs)))
-    if size == 0:
-        return np.empty(0, dtype=np.int64)
-    norms = np.sqrt(np.einsum("ij,ij->i", vecs, vecs))
-    head = np.argpartition(-norms, size - 1)[:size]
-    if norms[head].min() < 2.0 * np.median(norms):
-        return np.empty(0, dtype=np.int64)
-    return np.sort(head).astype(np.int64)
 
 
 def _merge(
