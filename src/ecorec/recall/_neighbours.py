@@ -11,7 +11,10 @@ Three things every co-occurrence channel needs and should not each re-invent:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -216,3 +219,20 @@ def recency_weights(ts: np.ndarray, reference: float, half_life_days: float) -> 
     age = np.maximum(reference - ts, 0.0)
     weights: np.ndarray = np.exp2(-age / (half_life_days * 86_400.0))
     return weights
+
+
+def save_neighbours(
+    folder: Path, item_ids: np.ndarray, neighbours: sp.csr_matrix
+) -> dict[str, Any]:
+    """Write a neighbour-list channel's state (ids + CSR lists); return its manifest metrics."""
+    np.save(folder / "item_ids.npy", item_ids, allow_pickle=False)
+    sp.save_npz(folder / "neighbours.npz", neighbours)
+    metrics = {"items": int(len(item_ids)), "pairs": int(neighbours.nnz)}
+    (folder / "meta.json").write_text(json.dumps(metrics))
+    return metrics
+
+
+def load_neighbours(folder: Path) -> tuple[np.ndarray, sp.csr_matrix]:
+    """Read what :func:`save_neighbours` wrote."""
+    item_ids = np.load(folder / "item_ids.npy", allow_pickle=False)
+    return item_ids, sp.load_npz(folder / "neighbours.npz").tocsr()

@@ -17,7 +17,6 @@ the pair arrays of one distance at a time are held in memory (``O(interactions)`
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +36,8 @@ from ecorec.recall._neighbours import (
     column_mask,
     deleted_item_ids,
     gather,
+    load_neighbours,
+    save_neighbours,
     topk_rows,
 )
 
@@ -213,13 +214,8 @@ class SessionRecall(Component):
     def save(self, folder: Path) -> dict[str, Any]:
         if self.neighbours is None or self.item_ids is None:
             raise NotTrainedError(self)
-        np.save(folder / "item_ids.npy", self.item_ids, allow_pickle=False)
-        sp.save_npz(folder / "neighbours.npz", self.neighbours)
-        metrics = {"items": int(len(self.item_ids)), "pairs": int(self.neighbours.nnz)}
-        (folder / "meta.json").write_text(json.dumps(metrics))
-        return metrics
+        return save_neighbours(folder, self.item_ids, self.neighbours)
 
     def load(self, folder: Path) -> None:
-        self.item_ids = np.load(folder / "item_ids.npy", allow_pickle=False)
-        self.neighbours = sp.load_npz(folder / "neighbours.npz").tocsr()
+        self.item_ids, self.neighbours = load_neighbours(folder)
         self._index = {str(item_id): i for i, item_id in enumerate(self.item_ids)}
