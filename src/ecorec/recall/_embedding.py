@@ -15,9 +15,7 @@ from threadpoolctl import ThreadpoolController
 
 from ecorec.core.contracts import Candidate
 from ecorec.core.profile import Profile
-from ecorec.data.training import TrainingData
 from ecorec.recall.ann import AnnIndex
-from ecorec.recall.metadata import item_entities
 
 
 class OneBlasThread:
@@ -38,11 +36,6 @@ class OneBlasThread:
             self._controller = ThreadpoolController()
         limit: AbstractContextManager[Any] = self._controller.limit(limits=1, user_api="blas")
         return limit
-
-
-def deleted_item_ids(data: TrainingData) -> set[str]:
-    """Items the catalog marks deleted: they still teach the model, but are never indexed."""
-    return {item.item_id for item in item_entities(data) if item.deleted}
 
 
 def index_items(

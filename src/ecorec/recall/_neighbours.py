@@ -20,15 +20,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from ecorec.core.contracts import Candidate
-from ecorec.data.training import TrainingData
 
 #: Default cap on the non-zeros of one block of a product (about 300 MB of temporaries).
 BLOCK_NNZ = 10_000_000
-
-
-def deleted_item_ids(data: TrainingData) -> set[str]:
-    """Items the catalog marks deleted: never indexed as candidates (empty without a catalog)."""
-    return {item.item_id for item in data.item_entities() if item.deleted}
 
 
 def column_mask(item_ids: np.ndarray, excluded: Collection[str]) -> np.ndarray | None:

@@ -28,10 +28,10 @@ from ecorec.data.training import TrainingData
 from ecorec.recall._neighbours import (
     best_candidates,
     column_mask,
-    deleted_item_ids,
     gather,
     topk_rows,
 )
+from ecorec.recall.metadata import deleted_item_ids
 
 
 class EASEConfig(ComponentConfig):

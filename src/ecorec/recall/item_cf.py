@@ -40,7 +40,6 @@ from ecorec.recall._neighbours import (
     BLOCK_NNZ,
     best_candidates,
     column_mask,
-    deleted_item_ids,
     gather,
     load_neighbours,
     recency_weights,
@@ -48,6 +47,7 @@ from ecorec.recall._neighbours import (
     topk_product,
     topk_rows,
 )
+from ecorec.recall.metadata import deleted_item_ids
 
 
 class ItemCFConfig(ComponentConfig):

@@ -22,6 +22,11 @@ def item_entities(data: TrainingData) -> list[Item]:
     return list(data.item_entities())
 
 
+def deleted_item_ids(data: TrainingData) -> set[str]:
+    """Items the catalog marks deleted: they may teach a model but are never served."""
+    return {item.item_id for item in data.item_entities() if item.deleted}
+
+
 def user_entities(data: TrainingData) -> list[User]:
     """Every user ``data`` knows metadata for."""
     return list(data.user_entities())

@@ -27,8 +27,9 @@ from ecorec.core.contracts import Candidate, Request
 from ecorec.core.profile import Profile
 from ecorec.data.matrix import InteractionMatrix
 from ecorec.data.training import TrainingData
-from ecorec.recall._embedding import OneBlasThread, deleted_item_ids, history, index_items, serve
+from ecorec.recall._embedding import OneBlasThread, history, index_items, serve
 from ecorec.recall.ann import AnnConfig, AnnIndex
+from ecorec.recall.metadata import deleted_item_ids
 
 log = logging.getLogger(__name__)
 

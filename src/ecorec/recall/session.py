@@ -34,12 +34,12 @@ from ecorec.data.training import TrainingData
 from ecorec.recall._neighbours import (
     best_candidates,
     column_mask,
-    deleted_item_ids,
     gather,
     load_neighbours,
     save_neighbours,
     topk_rows,
 )
+from ecorec.recall.metadata import deleted_item_ids
 
 
 class SessionConfig(ComponentConfig):

@@ -43,12 +43,12 @@ from ecorec.recall._neighbours import (
     BLOCK_NNZ,
     best_candidates,
     column_mask,
-    deleted_item_ids,
     gather,
     recency_weights,
     topk_product,
     topk_rows,
 )
+from ecorec.recall.metadata import deleted_item_ids
 
 
 class UserCFConfig(ComponentConfig):
