@@ -151,11 +151,12 @@ class EvalSplit:
         hits = hit_matrix(padded, rows, items)
         out = topk_metrics(hits, n_relevant, ACCURACY) if users else {}
         tail = self.tail
+        # the top 10's figures first: the set's (all K_MAX slots) are the headline ones
+        out["coverage@10"] = item_coverage(padded[:, :10], self.n_items)
+        out["long_tail_share@10"] = long_tail_share(padded[:, :10], tail)
         out["coverage"] = item_coverage(padded, self.n_items)
         out["long_tail_share"] = long_tail_share(padded, tail)
         out["gini"] = exposure_gini(padded, self.n_items)
-        out["coverage@10"] = item_coverage(padded[:, :10], self.n_items)
-        out["long_tail_share@10"] = long_tail_share(padded[:, :10], tail)
         return {name: round(value, 6) for name, value in out.items()}
 
     def train_matrix(self) -> tuple[list[str], sp.csr_matrix]:
