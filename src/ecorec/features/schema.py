@@ -139,7 +139,8 @@ class Schema:
         raw = data["fields"]
         assert isinstance(raw, list)
         fields = tuple(
-            Field(**{**f, "kind": FieldKind(f["kind"])}) for f in raw  # type: ignore[arg-type]
+            Field(**{**f, "kind": FieldKind(f["kind"])})
+            for f in raw  # type: ignore[arg-type]
         )
         objectives = data.get("objectives", ("click",))
         assert isinstance(objectives, list | tuple)
