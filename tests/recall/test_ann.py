@@ -201,6 +201,7 @@ def test_large_norm_head_is_scored_exactly(kind):
     ann = AnnIndex({"kind": kind, "exact_head": 0.01})
     ann.build(ids(len(vecs)), vecs)
     assert set(ann._head.tolist()) == set(range(30))  # the 1% with the largest norms
+    assert ann._index.ntotal == len(vecs) - 30  # scored exactly, so not in the index
     assert recall(ann, queries, 10) >= 0.99
     # deleted or excluded head items are still never served
     best = ann.exact(queries[0], 3)[0]
@@ -208,6 +209,38 @@ def test_large_norm_head_is_scored_exactly(kind):
     (got,) = ann.search(queries[0], 10, exclude={best[1][0]})
     assert not {i for i, _ in got} & {best[0][0], best[1][0]}
     assert got[0][0] == best[2][0]
+
+
+@pytest.mark.parametrize("spread", ["log-uniform", "zipf"])
+def test_hnsw_recall_with_strongly_skewed_norms(spread):
+    """Norms over 100x (log-uniform) and ~900x (Zipf, like popularity in MF factors).
+
+    With the large-norm head left in the inner-product graph as well, Zipf norms measured
+    recall@50 0.97; out of the graph, 1.00.
+    """
+    rng = np.random.default_rng(7)
+    n, d = 5000, 32
+    dirs = rng.standard_normal((n, d))
+    dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
+    if spread == "log-uniform":
+        norms = np.exp(rng.uniform(0, np.log(100), n))
+    else:
+        norms = 100.0 / (1 + rng.permutation(n)) ** 0.8
+    vecs = (dirs * norms[:, None]).astype(np.float32)
+    queries = rng.standard_normal((100, d)).astype(np.float32)
+    ann = AnnIndex()
+    ann.build(ids(n), vecs)
+    assert recall(ann, queries, 50) >= 0.99
+
+
+def test_old_format_is_refused(tmp_path, data):
+    ann = AnnIndex()
+    ann.build(ids(200), data[0][:200])
+    ann.save(tmp_path)
+    meta = tmp_path / "ann.json"
+    meta.write_text(meta.read_text().replace('"format": 2, ', ""))
+    with pytest.raises(ValueError, match="format 1"):
+        AnnIndex.load(tmp_path)
 
 
 def test_unit_vectors_get_no_head():

@@ -1,7 +1,8 @@
 """Creating the faiss index behind :class:`~ecorec.recall.ann.AnnIndex` from its config.
 
 Kept apart from the index's id bookkeeping: which faiss structure, how many inverted lists,
-how many PQ bits, with how many OpenMP threads, and which large-norm items are scored exactly.
+how many PQ bits, with how many OpenMP threads, and which large-norm items are scored exactly
+(and so left out of the faiss index).
 """
 
 from __future__ import annotations
@@ -75,10 +76,10 @@ def make_index(config: AnnConfig, vecs: np.ndarray) -> Any:
 
 
 def set_search_params(index: Any, config: AnnConfig) -> None:
-    if config.kind == "hnsw":
+    # with every item in the exact head the index is an empty flat placeholder, whatever the kind
+    if config.kind == "hnsw" and hasattr(index, "hnsw"):
         index.hnsw.efSearch = config.ef_search
-    elif config.kind == "ivf":
-        ivf = faiss.extract_index_ivf(index)
+    elif config.kind == "ivf" and (ivf := faiss.try_extract_index_ivf(index)) is not None:
         ivf.nprobe = min(config.ivf_nprobe, ivf.nlist)
 
 

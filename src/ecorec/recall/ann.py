@@ -6,7 +6,16 @@ channels stay about their models: HNSW or IVF (Flat or PQ) chosen by config, exa
 the same live vectors for measuring recall, deletion by mask (a deleted item is never served
 again from the moment :meth:`AnnIndex.delete` returns) and compaction by :meth:`AnnIndex.rebuild`.
 Inner product is not a metric: items with large norms win many queries from far away, so
-those are also scored exactly (:attr:`AnnConfig.exact_head`).
+when norms are skewed those are scored exactly instead (:attr:`AnnConfig.exact_head`) and kept
+out of the HNSW graph or IVF lists. Left in a graph built by inner product they are every
+item's best neighbour, fill the neighbour lists as hubs and leave the rest hard to navigate.
+
+The usual MIPS-to-nearest-neighbour reduction (Bachrach et al. 2014: append
+``sqrt(M^2 - |x|^2)`` so every item has norm ``M``, search by L2) was measured instead and
+rejected: recall@100 of HNSW rose to 1.00 on ALS vectors of the 10k-item synthetic platform but
+fell from 0.99 to 0.72 on LightGCN's, and to 0.37-0.78 on synthetic vectors with skewed norms,
+where the inner-product graph without its head keeps 0.98-1.00 (padded to one norm, the items
+lie far from every query and graph search loses its way; Morozov & Babenko 2018 found the same).
 
 Threads: faiss parallelises over queries only when a call has several, so one query at a time
 pays no OpenMP start-up (measured on the 2-core machines: HNSW single-query p50 0.40 ms with 1
@@ -41,6 +50,8 @@ from ecorec.recall._faiss import (
 
 #: PQ hits are re-scored exactly, so the index is asked for this many times more.
 _PQ_REFINE = 4
+#: Version of what :meth:`AnnIndex.save` writes (2: the exact head is not in the faiss index).
+_FORMAT = 2
 #: Largest query x item block scored at once by :meth:`AnnIndex.exact` (floats, ~128 MB).
 _EXACT_BLOCK = 32_000_000
 
@@ -61,12 +72,14 @@ class AnnConfig(ComponentConfig):
         ivf_pq: 0 = IVF-Flat; > 0 = IVF-PQ with that many sub-quantizers (must divide the
             dimension). Results are re-scored with the exact vectors.
         exact_head: share of the items with the largest norms that every HNSW or IVF query
-            also scores exactly. Factorisation vectors (ALS above all) put most of a user's
-            best items among the few popular, large-norm items, which inverted lists and
-            graph neighbourhoods spread thin: on ALS vectors of a 100k-item synthetic platform
-            recall@100 went from 0.19 to 0.99 (IVF) and 0.97 to 0.99 (HNSW) with a 2% head,
-            for 2% more memory and one small product per query. Skipped when norms are not
-            skewed (the head's smallest norm under twice the median: e.g. unit vectors).
+            scores exactly, kept out of the graph or lists. Factorisation vectors (ALS above
+            all) put most of a user's best items among the few popular, large-norm items,
+            which inverted lists spread thin and which, as graph nodes, crowd every
+            neighbour list: on ALS vectors of the 10k-item synthetic platform recall@100 of
+            HNSW went from 0.87 to 1.00 with a 2% head (0.93 while the head also stayed in
+            the graph), of IVF from 0.37 to 0.90, for one small product per query. Skipped
+            when norms are not skewed (the head's smallest norm under twice the median: e.g.
+            unit vectors, LightGCN's).
         build_threads: OpenMP threads while building (0 = faiss's default, every core).
 
     """
@@ -111,6 +124,7 @@ class AnnIndex:
         self._live = 0
         self._head = np.empty(0, dtype=np.int64)
         self._head_index: Any = None
+        self._graph_pos = np.empty(0, dtype=np.int64)
 
     # -- building ---------------------------------------------------------------------------
 
@@ -135,9 +149,7 @@ class AnnIndex:
             raise ValueError("ann: item ids must be unique")
         if not np.isfinite(vecs).all():
             raise ValueError("ann: vectors contain NaN or infinity (did training diverge?)")
-        with omp_threads(self.config.build_threads):
-            index = make_index(self.config, vecs)
-        self._set(ids, vecs, np.ones(len(ids), dtype=bool), index)
+        self._set(ids, vecs, np.ones(len(ids), dtype=bool), self._make(vecs))
 
     def delete(self, item_ids: Iterable[str]) -> int:
         """Stop serving ``item_ids`` now; returns how many live items that removed.
@@ -156,9 +168,7 @@ class AnnIndex:
         self._require()
         keep = self._alive
         ids, vecs = self._ids[keep], self._vectors[keep]
-        with omp_threads(self.config.build_threads):
-            index = make_index(self.config, vecs) if len(ids) else faiss.IndexFlatIP(self.dim)
-        self._set(ids, vecs, np.ones(len(ids), dtype=bool), index)
+        self._set(ids, vecs, np.ones(len(ids), dtype=bool), self._make(vecs))
 
     # -- searching --------------------------------------------------------------------------
 
@@ -199,12 +209,12 @@ class AnnIndex:
             scores, labels = self._index.search(q[todo], fetch)
             short = []
             for row, query in enumerate(todo):
-                keep = labels[row]
-                ok = keep >= 0
-                ok[ok] = self._alive[keep[ok]]
+                hit = labels[row] >= 0
+                keep, keep_scores = self._graph_pos[labels[row][hit]], scores[row][hit]
+                ok = self._alive[keep]
                 if len(banned):
                     ok &= ~np.isin(keep, banned)
-                found, found_scores = keep[ok], scores[row][ok]
+                found, found_scores = keep[ok], keep_scores[ok]
                 if self._is_pq():
                     found, found_scores = self._rescore(q[query], found)
                 if len(self._head):
@@ -263,7 +273,12 @@ class AnnIndex:
         np.save(folder / f"{prefix}_ids.npy", self._ids, allow_pickle=False)
         np.save(folder / f"{prefix}_vectors.npy", self._vectors, allow_pickle=False)
         np.save(folder / f"{prefix}_alive.npy", self._alive, allow_pickle=False)
-        meta = {"config": self.config.model_dump(), "items": len(self._ids), "live": len(self)}
+        meta = {
+            "format": _FORMAT,
+            "config": self.config.model_dump(),
+            "items": len(self._ids),
+            "live": len(self),
+        }
         (folder / f"{prefix}.json").write_text(json.dumps(meta))
 
     @classmethod
@@ -271,6 +286,11 @@ class AnnIndex:
         """Read what :meth:`save` wrote."""
         folder = Path(folder)
         meta = json.loads((folder / f"{prefix}.json").read_text())
+        if meta.get("format") != _FORMAT:
+            raise ValueError(
+                f"ann: {folder / prefix} was saved in format {meta.get('format', 1)}, this "
+                f"version reads {_FORMAT} (its head is no longer in the index): train again"
+            )
         ann = cls(AnnConfig.model_validate(meta["config"]))
         index = faiss.read_index(str(folder / f"{prefix}.faiss"))
         set_search_params(index, ann.config)
@@ -284,6 +304,20 @@ class AnnIndex:
 
     # -- internals --------------------------------------------------------------------------
 
+    def _make(self, vecs: np.ndarray) -> Any:
+        """A faiss index over the vectors outside the head (a placeholder when none are)."""
+        graph = np.ones(len(vecs), dtype=bool)
+        graph[self._norm_head(vecs)] = False
+        if not graph.any():
+            return faiss.IndexFlatIP(vecs.shape[1])
+        with omp_threads(self.config.build_threads):
+            return make_index(self.config, np.ascontiguousarray(vecs[graph]))
+
+    def _norm_head(self, vecs: np.ndarray) -> np.ndarray:
+        if self.config.kind == "flat":  # exact anyway
+            return np.empty(0, dtype=np.int64)
+        return norm_head(vecs, self.config)
+
     def _set(self, ids: np.ndarray, vecs: np.ndarray, alive: np.ndarray, index: Any) -> None:
         self._ids, self._vectors, self._alive, self._index = ids, vecs, alive, index
         # a sorted copy answers id -> position by binary search: ~40 bytes per item where a
@@ -291,8 +325,16 @@ class AnnIndex:
         order = np.argsort(ids, kind="stable")
         self._sorted_ids, self._sorted_pos = ids[order], order.astype(np.int64)
         self._live = int(alive.sum())
-        flat = self.config.kind == "flat"  # exact anyway
-        self._head = np.empty(0, dtype=np.int64) if flat else norm_head(vecs, self.config)
+        # the head is a pure function of the vectors, so load finds the same split as build
+        self._head = self._norm_head(vecs)
+        graph = np.ones(len(vecs), dtype=bool)
+        graph[self._head] = False
+        self._graph_pos = np.flatnonzero(graph).astype(np.int64)  # faiss label -> position
+        if index.ntotal != len(self._graph_pos):
+            raise ValueError(
+                f"ann: the faiss index holds {index.ntotal} vectors, expected "
+                f"{len(self._graph_pos)} (the items outside the exact head)"
+            )
         # a flat faiss index scores one query without BLAS threads (numpy's product took
         # 7 ms instead of 0.1 ms on a busy 2-core machine) and keeps the top k by heap
         self._head_index = faiss.IndexFlatIP(vecs.shape[1])
@@ -355,7 +397,9 @@ class AnnIndex:
 
     def _is_pq(self) -> bool:
         return (
-            self.config.kind == "ivf" and self.config.ivf_pq > 0 and len(self._ids) >= PQ_MIN_ITEMS
+            self.config.kind == "ivf"
+            and self.config.ivf_pq > 0
+            and len(self._graph_pos) >= PQ_MIN_ITEMS
         )
 
     def _rescore(self, query: np.ndarray, found: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
