@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 DEMO   := demo-data
 
-.PHONY: install install-dev demo test lint bench clean
+.PHONY: install install-dev demo test lint bench bench-peers clean
 
 install: $(VENV)/.installed
 
@@ -42,5 +42,14 @@ bench: install-dev
 	$(BIN)/python benchmarks/eventlog_append.py
 	$(BIN)/python benchmarks/generate.py
 
+# Benchmark peers (DeepCTR-Torch) in their own folder, so they never enter ecorec's environment.
+bench-peers: .bench-peers/.installed
+
+.bench-peers/.installed: requirements-bench.txt $(VENV)/.installed
+	rm -rf .bench-peers
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps \
+	    --target .bench-peers -r requirements-bench.txt
+	touch $@
+
 clean:
-	rm -rf $(DEMO) .pytest_cache .ruff_cache build *.egg-info
+	rm -rf $(DEMO) .bench-peers .pytest_cache .ruff_cache build *.egg-info

@@ -130,8 +130,11 @@ def test_console_script_exit_code_and_stderr(tmp_path):
 def test_generate_then_recommend_in_the_working_directory(tmp_path, monkeypatch):
     """The acceptance path: no --db anywhere, everything in ./ecorec.db."""
     monkeypatch.chdir(tmp_path)
-    generated = json.loads(run("generate", "--users", "120", "--items", "400", "--days", "3",
-                               "--seed", "7", "--json").stdout)
+    generated = json.loads(
+        run(
+            "generate", "--users", "120", "--items", "400", "--days", "3", "--seed", "7", "--json"
+        ).stdout
+    )
     assert (generated["users"], generated["items"]) == (120, 400)
     assert generated["total_events"] == sum(generated["events"].values()) > 0
     info = json.loads(run("info", "--json").stdout)
@@ -146,6 +149,9 @@ def test_generate_then_recommend_in_the_working_directory(tmp_path, monkeypatch)
     other = tmp_path / "again"
     other.mkdir()
     monkeypatch.chdir(other)
-    again = json.loads(run("generate", "--users", "120", "--items", "400", "--days", "3",
-                           "--seed", "7", "--json").stdout)
+    again = json.loads(
+        run(
+            "generate", "--users", "120", "--items", "400", "--days", "3", "--seed", "7", "--json"
+        ).stdout
+    )
     assert again["events"] == generated["events"]

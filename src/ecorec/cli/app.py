@@ -35,6 +35,7 @@ config_app.command("show")(model_commands.config_show)
 app.add_typer(config_app, name="config")
 evaluate_app = typer.Typer(help="Measure models offline on real data.", no_args_is_help=True)
 evaluate_app.command("recall")(evaluate_commands.recall)
+evaluate_app.command("rank")(evaluate_commands.rank)
 app.add_typer(evaluate_app, name="evaluate")
 
 

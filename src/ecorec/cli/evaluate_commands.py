@@ -1,4 +1,4 @@
-"""Evaluation verbs: ``evaluate recall`` (offline protocols of DESIGN.md §6 on real data)."""
+"""Evaluation verbs: ``evaluate recall`` and ``evaluate rank`` (DESIGN.md §6 protocols)."""
 
 from __future__ import annotations
 
@@ -25,9 +25,12 @@ from ecorec.metrics.evaluation import (
     metric_table,
 )
 from ecorec.metrics.protocols import DEFAULT_SEED, PROTOCOLS, prepare_split
+from ecorec.ranking.models import MODELS
 
 #: Protocols that exist but are another verb's (named in the error, so nobody hunts for them).
 ELSEWHERE = {"ctr-temporal": "a ranking protocol: use `ecorec evaluate rank`"}
+#: Protocols of ``evaluate rank``.
+RANK_PROTOCOLS = ("ctr-temporal",)
 
 
 def _protocol(value: str) -> str:
@@ -114,3 +117,70 @@ def _print_result(result: dict[str, Any]) -> None:
         out_console.print(line, highlight=False)
     quota = ", ".join(f"{k}={v}" for k, v in result["fused"].get("quota", {}).items())
     out_console.print(f"fused: merge of {quota or 'no channel'} (merge order)")
+
+
+def rank(
+    data: Annotated[
+        str,
+        typer.Option(
+            "--data",
+            help="Rated interactions with timestamps: a RecBole atomic folder, a MovieLens "
+            "ratings file, or a CSV/Parquet file with user_id,item_id,rating,timestamp.",
+        ),
+    ],
+    model: Annotated[str, typer.Option("--model", help=f"One of: {', '.join(MODELS)}.")] = "deepfm",
+    protocol: Annotated[
+        str, typer.Option("--protocol", help=f"One of: {', '.join(RANK_PROTOCOLS)}.")
+    ] = "ctr-temporal",
+    epochs: Annotated[int | None, typer.Option("--epochs", help="Most epochs to train.")] = None,
+    device: Annotated[
+        str | None, typer.Option("--device", help="cpu (default) or cuda where a GPU exists.")
+    ] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Seed of init and batches.")] = None,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Train a ranking model on the train part and report AUC, log loss and GAUC.
+
+    Protocol ctr-temporal (P3): label = rating >= 4, interactions sorted by time, 80/10/10;
+    the epoch with the best validation AUC is kept. Model and training parameters come from
+    [pipeline.rank.<model>] in --config; the flags here override them.
+    """
+    with user_errors():
+        if protocol not in RANK_PROTOCOLS:
+            raise ValueError(
+                f"unknown protocol {protocol!r} for rank; known: {', '.join(RANK_PROTOCOLS)}"
+            )
+        if model not in MODELS:
+            raise ValueError(f"unknown ranking model {model!r}; known: {', '.join(MODELS)}")
+        cfg = load_config(config)
+        params: dict[str, Any] = cfg.pipeline.rank.params(model) if config is not None else {}
+        flags = {"epochs": epochs, "device": device, "seed": seed}
+        params.update({k: v for k, v in flags.items() if v is not None})
+        from ecorec.ranking.evaluation import evaluate_rank  # torch: only when ranking
+
+        note(f"loading {data} and training {model} ...")
+        with progress_bar(f"training {model} (batches)", None) as advance:
+            last = {"done": 0}
+
+            def step(_stage: str, done: int, _total: int) -> None:
+                advance(max(done - last["done"], 0))
+                last["done"] = done
+
+            result = evaluate_rank(data, model, protocol, params, step)
+    emit(result, as_json, _print_rank)
+
+
+def _print_rank(result: dict[str, Any]) -> None:
+    table = Table(
+        title=f"{result['model']} on {result['protocol']} (best epoch {result['best_epoch']} "
+        f"of {result['epochs_run']})",
+        box=box.SIMPLE_HEAD,
+    )
+    for column in ("part", "AUC", "log loss", "GAUC"):
+        table.add_column(column, justify="left" if column == "part" else "right")
+    for part in ("valid", "test"):
+        m = result[part]
+        table.add_row(part, f"{m['auc']:.4f}", f"{m['logloss']:.4f}", f"{m['gauc']:.4f}")
+    out_console.print(table)
+    out_console.print(f"training: {result['train_samples_per_s']:,.0f} samples/s", highlight=False)

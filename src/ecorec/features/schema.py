@@ -138,10 +138,7 @@ class Schema:
         """Inverse of :meth:`to_dict`."""
         raw = data["fields"]
         assert isinstance(raw, list)
-        fields = tuple(
-            Field(**{**f, "kind": FieldKind(f["kind"])})
-            for f in raw  # type: ignore[arg-type]
-        )
+        fields = tuple(Field(**{**f, "kind": FieldKind(f["kind"])}) for f in raw)
         objectives = data.get("objectives", ("click",))
         assert isinstance(objectives, list | tuple)
         return cls(

@@ -37,23 +37,31 @@ def logloss(labels: np.ndarray, probabilities: np.ndarray) -> float:
 
 
 def gauc(labels: np.ndarray, scores: np.ndarray, users: np.ndarray) -> float:
-    """Per-user AUC weighted by the user's rows, users with both labels only (NaN if none)."""
-    labels = np.asarray(labels)
-    scores = np.asarray(scores)
-    order = np.argsort(users, kind="stable")
-    users_sorted = np.asarray(users)[order]
-    starts = np.flatnonzero(np.r_[True, users_sorted[1:] != users_sorted[:-1]])
-    ends = np.r_[starts[1:], len(order)]
-    total, weight = 0.0, 0
-    for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
-        rows = order[start:end]
-        y = labels[rows]
-        positives = int(y.sum())
-        if positives == 0 or positives == len(y):
-            continue
-        total += roc_auc_score(y, scores[rows]) * len(y)
-        weight += len(y)
-    return total / weight if weight else float("nan")
+    """Per-user AUC weighted by the user's rows, users with both labels only (NaN if none).
+
+    One pass for all users (Mann-Whitney U from tie-averaged ranks within each user), because
+    a validation set has thousands of users and the trainer asks every epoch.
+    """
+    y = np.asarray(labels, dtype=np.float64)
+    s = np.asarray(scores, dtype=np.float64)
+    _, codes = np.unique(np.asarray(users), return_inverse=True)
+    order = np.lexsort((s, codes))
+    u, s, y = codes[order], s[order], y[order]
+    new_user = np.r_[True, u[1:] != u[:-1]]
+    user = np.cumsum(new_user) - 1
+    position = np.arange(len(u)) - np.flatnonzero(new_user)[user] + 1
+    tie = np.cumsum(np.r_[True, new_user[1:] | (s[1:] != s[:-1])]) - 1
+    rank = (np.bincount(tie, weights=position) / np.bincount(tie))[tie]
+    rows = np.bincount(user).astype(np.float64)
+    positives = np.bincount(user, weights=y)
+    negatives = rows - positives
+    both = (positives > 0) & (negatives > 0)
+    if not both.any():
+        return float("nan")
+    rank_sum = np.bincount(user, weights=rank * y)
+    p, n = positives[both], negatives[both]
+    per_user = (rank_sum[both] - p * (p + 1) / 2) / (p * n)
+    return float((per_user * rows[both]).sum() / rows[both].sum())
 
 
 def ctr_metrics(

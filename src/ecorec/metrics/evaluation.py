@@ -239,7 +239,7 @@ class RecallEvaluator:
         padding for scoring). Call :meth:`evaluate` first.
         """
         part = part or self.part
-        ranked = self._masked_outputs(part)
+        ranked = self.masked_outputs(part)
         out = np.full((len(ranked), K_MAX), -1, dtype=np.int64)
         for row, by_channel in enumerate(ranked.values()):
             merged = fused_codes(by_channel, quotas, backfill=backfill)[:K_MAX]
@@ -247,7 +247,7 @@ class RecallEvaluator:
         out[out < 0] = -1
         return out
 
-    def _masked_outputs(self, part: str) -> dict[str, dict[str, np.ndarray]]:
+    def masked_outputs(self, part: str) -> dict[str, dict[str, np.ndarray]]:
         """Per ``part`` user (in scoring order), each channel's codes minus the part's mask."""
         if part in self._masked_cache:
             return self._masked_cache[part]

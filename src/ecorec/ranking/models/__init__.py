@@ -1,14 +1,17 @@
-"""Ranking models by ``--model`` name, imported only when asked for."""
+"""Ranking models by ``--model`` name, imported only when asked for.
+
+This module stays free of torch at import time, so the CLI can list model names without
+paying for it; :func:`model_class` and :func:`build_model` import what they return.
+"""
 
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-
-from ecorec.features.schema import Schema
-from ecorec.ranking.models.base import ModelConfig, RankingModel
+if TYPE_CHECKING:
+    from ecorec.features.schema import Schema
+    from ecorec.ranking.models.base import RankingModel
 
 #: name -> "module:Class"; :func:`model_class` imports on first use.
 MODELS = {
@@ -32,6 +35,8 @@ def model_class(name: str) -> type[RankingModel]:
 
 def build_model(name: str, schema: Schema, config: dict[str, Any] | None = None) -> RankingModel:
     """A fresh ``name`` model, initialised from its config's ``seed`` (reproducible)."""
+    import torch
+
     cls = model_class(name)
     validated = cls.Config.model_validate(config or {})
     with torch.random.fork_rng(devices=[]):
@@ -39,4 +44,4 @@ def build_model(name: str, schema: Schema, config: dict[str, Any] | None = None)
         return cls(schema, validated)
 
 
-__all__ = ["MODELS", "ModelConfig", "RankingModel", "build_model", "model_class"]
+__all__ = ["MODELS", "build_model", "model_class"]

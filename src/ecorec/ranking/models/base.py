@@ -32,9 +32,9 @@ class ModelConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    embedding_dim: int = Field(16, gt=0)
+    embedding_dim: int = Field(default=16, gt=0)
     mlp: tuple[int, ...] = (256, 128)
-    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
     seed: int = 2020
 
 
