@@ -33,7 +33,7 @@ import torch
 from sklearn.linear_model import LogisticRegression
 
 from ecorec.features.ctr import CTRSplit, build_ctr_split
-from ecorec.features.schema import FieldKind, TensorTable
+from ecorec.features.schema import FieldKind, Schema, TensorTable
 from ecorec.metrics.ctr import ctr_metrics
 from ecorec.ranking.models import build_model
 from ecorec.ranking.training import TrainConfig, evaluate, fit
@@ -44,6 +44,30 @@ PEERS = ROOT / ".bench-peers"
 SHIMS = ROOT / "benchmarks" / "peer_shims"
 
 BATCH, EMBED, MLP, PATIENCE = 1024, 16, (256, 128), 2
+
+
+def without_sequence(split: CTRSplit) -> CTRSplit:
+    """The split minus its behaviour sequence: the peer's DeepFM gets exactly these inputs."""
+    drop = split.schema.sequence
+    schema = Schema(
+        tuple(f for f in split.schema.fields if f.name != drop),
+        split.schema.objectives,
+        split.schema.target,
+        None,
+    )
+
+    def table(t: TensorTable) -> TensorTable:
+        return TensorTable({k: v for k, v in t.features.items() if k != drop}, t.labels, t.users)
+
+    return CTRSplit(
+        schema,
+        table(split.train),
+        table(split.valid),
+        table(split.test),
+        split.vocabularies,
+        split.protocol,
+        split.threshold,
+    )
 
 
 def run_ecorec(name: str, split: CTRSplit, epochs: int) -> dict[str, Any]:
@@ -172,21 +196,25 @@ def main() -> None:
         sys.path[:0] = [str(PEERS), str(SHIMS)]
     for name in args.models.split(","):
         results[f"ecorec {name}"] = run_ecorec(name, split, args.epochs)
+        if name == "deepfm":  # ecorec's DeepFM also pools the history; the peer's cannot
+            same = run_ecorec(name, without_sequence(split), args.epochs)
+            results["ecorec deepfm, peer inputs"] = same
         if peer and name in ("deepfm", "din"):
             results[f"DeepCTR-Torch {name}"] = run_peer(name, split, args.epochs)
     print(
-        f"{'model':<22} {'valid AUC':>9} {'test AUC':>9} {'GAUC':>7} {'logloss':>8} {'rows/s':>9}"
+        f"{'model':<27} {'valid AUC':>9} {'test AUC':>9} {'GAUC':>7} {'logloss':>8} {'rows/s':>9}"
     )
     for label, r in results.items():
         speed = f"{r['samples_per_s']:>9,.0f}" if "samples_per_s" in r else f"{'-':>9}"
         t = r["test"]
         print(
-            f"{label:<22} {r['valid']['auc']:>9.4f} {t['auc']:>9.4f} {t['gauc']:>7.4f} "
+            f"{label:<27} {r['valid']['auc']:>9.4f} {t['auc']:>9.4f} {t['gauc']:>7.4f} "
             f"{t['logloss']:>8.4f} {speed}"
         )
     ratios = {}
     for name in args.models.split(","):
-        ours, theirs = results.get(f"ecorec {name}"), results.get(f"DeepCTR-Torch {name}")
+        label = f"ecorec {name}, peer inputs" if name == "deepfm" else f"ecorec {name}"
+        ours, theirs = results.get(label), results.get(f"DeepCTR-Torch {name}")
         if ours and theirs:
             ratios[name] = {
                 "test_auc_ratio": round(ours["test"]["auc"] / theirs["test"]["auc"], 4),
