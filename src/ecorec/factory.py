@@ -67,7 +67,17 @@ CHANNELS = ComponentRegistry(
         "lightgcn": "ecorec.recall.graph:LightGCNRecall",
     }
 )
-RANKERS = ComponentRegistry({"recall_order": "ecorec.ranking.recall_order:RecallOrderRanker"})
+RANKERS = ComponentRegistry(
+    {
+        "recall_order": "ecorec.ranking.recall_order:RecallOrderRanker",
+        "wide_deep": "ecorec.ranking.ranker:WideDeepRanker",
+        "deepfm": "ecorec.ranking.ranker:DeepFMRanker",
+        "din": "ecorec.ranking.ranker:DINRanker",
+        "dien": "ecorec.ranking.ranker:DIENRanker",
+        "esmm": "ecorec.ranking.ranker:ESMMRanker",
+        "mmoe": "ecorec.ranking.ranker:MMoERanker",
+    }
+)
 RERANKERS = ComponentRegistry({})
 
 
@@ -100,9 +110,14 @@ class Components:
 def build_components(config: EcorecConfig) -> Components:
     """Instantiate every component the configuration names, validating its parameters."""
     recall, rank, rerank = config.pipeline.recall, config.pipeline.rank, config.pipeline.rerank
+    rank_params = rank.params(rank.model)
+    if rank.fusion:
+        if rank.model == "recall_order":
+            raise ConfigError("[pipeline.rank] fusion needs a model that predicts objectives")
+        rank_params["fusion"] = rank.fusion
     return Components(
         channels=[_make("recall channel", CHANNELS, n, recall.params(n)) for n in recall.channels],
-        ranker=_make("ranker", RANKERS, rank.model, rank.params(rank.model)),
+        ranker=_make("ranker", RANKERS, rank.model, rank_params),
         rerankers=[_make("re-ranker", RERANKERS, n, rerank.params(n)) for n in rerank.order],
     )
 
@@ -210,6 +225,9 @@ def build_pipeline(
     if not channels:
         raise ConfigError("no recall channel has a trained model: run `ecorec train` first")
     ranker = components.ranker if components.ranker.name not in missing else RecallOrderRanker()
+    attach = getattr(ranker, "attach", None)
+    if attach is not None:
+        attach(stores.catalog)  # items published after training still get their features
     recall = config.pipeline.recall
     merge = Merge(
         {

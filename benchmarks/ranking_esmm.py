@@ -1,0 +1,169 @@
+"""ESMM against a CVR model trained on clicks, judged on the whole impression space.
+
+The point of ESMM (Ma et al., SIGIR 2018): a conversion model trained only on clicked
+impressions learns from a biased, small sample, yet it is served on every impression. Here,
+on the synthetic platform's ad impressions (conversion follows a click with the ad's true CVR):
+
+* **ESMM**: one model, objectives ``click`` and ``convert`` (pCTCVR = pCTR x pCVR), both
+  supervised on every training impression;
+* **CTR x CVR-on-clicks**: a DeepFM CTR model on every impression, times a DeepFM CVR model
+  trained on the clicked impressions only (the usual two-model practice);
+* both with the same features (user, ad as item, advertiser, category, landing quality, the
+  user's content history), embedding 16, MLP (256, 128), Adam 1e-3, batch 1024, early
+  stopping on validation AUC.
+
+The goal of the issue: ESMM's CTCVR AUC >= the two-model CTCVR AUC on the test impressions
+(label = click and conversion). Also reported: CVR AUC on the clicked test impressions.
+
+    .venv/bin/python benchmarks/ranking_esmm.py            # about 10 minutes on 2 cores
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from typing import Any
+
+import pyarrow as pa
+import torch
+
+from ecorec.core.entities import Ad, Item, User
+from ecorec.data.synthetic import PlatformSpec
+from ecorec.data.synthetic.history import iter_event_tables
+from ecorec.data.synthetic.population import iter_entities
+from ecorec.features.entities import Entities
+from ecorec.features.platform_split import FeatureConfig, build_platform_split
+from ecorec.features.schema import Schema, TensorTable
+from ecorec.metrics.ctr import auc
+from ecorec.ranking.models import build_model
+from ecorec.ranking.models.esmm import ESMM
+from ecorec.ranking.training import TrainConfig, fit, predict
+
+MODEL = {"embedding_dim": 16, "mlp": (256, 128)}
+
+
+def platform_data(spec: PlatformSpec) -> tuple[pa.Table, Entities]:
+    """The platform's events, and its users and ads (each ad as an item) for the features."""
+    users: list[User] = []
+    ads: list[Ad] = []
+    for block in iter_entities(spec):
+        users.extend(e for e in block if isinstance(e, User))
+        ads.extend(e for e in block if isinstance(e, Ad))
+    as_items = [
+        Item(
+            a.ad_id,
+            creator_id=a.advertiser_id,
+            category=a.category,
+            tags=(str(a.bid_type),),
+            quality=a.landing_quality,
+        )
+        for a in ads
+    ]
+    events = pa.concat_tables(iter_event_tables(spec))
+    return events, Entities.of(users, as_items)
+
+
+def clicked(table: TensorTable) -> TensorTable:
+    """The clicked rows, labelled with conversion only (the CVR model's training set)."""
+    rows = torch.nonzero(table.labels["click"] == 1).squeeze(1)
+    part = table.take(rows)
+    return TensorTable(part.features, {"convert": part.labels["convert"]}, part.users)
+
+
+def only(table: TensorTable, objective: str) -> TensorTable:
+    return TensorTable(table.features, {objective: table.labels[objective]}, table.users)
+
+
+def with_objectives(schema: Schema, objectives: tuple[str, ...]) -> Schema:
+    return Schema(schema.fields, objectives, schema.target, schema.sequence)
+
+
+def train(name: str, schema: Schema, train: TensorTable, valid: TensorTable, cfg: TrainConfig):
+    model = build_model(name, schema, MODEL)
+    result = fit(model, train, valid, cfg)
+    return model, result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=30_000)
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--advertisers", type=int, default=100)
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=2020)
+    parser.add_argument("--json", action="store_true", help="print only the JSON line")
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    started = time.perf_counter()
+    spec = PlatformSpec(
+        users=args.users,
+        items=2000,
+        creators=200,
+        advertisers=args.advertisers,
+        days=args.days,
+        seed=7,
+    )
+    events, entities = platform_data(spec)
+    split = build_platform_split(
+        events, entities, ("click", "convert"), FeatureConfig(max_history=20), key="ad_id"
+    )
+    summary = split.summary()
+    cfg = TrainConfig(epochs=args.epochs, seed=args.seed, patience=2)
+    test = split.test
+    y_ctcvr = test.labels["convert"].numpy()
+
+    esmm, esmm_fit = train("esmm", split.schema, split.train, split.valid, cfg)
+    p_esmm = predict(esmm, test)
+    assert isinstance(esmm, ESMM)
+
+    ctr_schema = with_objectives(split.schema, ("click",))
+    ctr, ctr_fit = train(
+        "deepfm", ctr_schema, only(split.train, "click"), only(split.valid, "click"), cfg
+    )
+    cvr_schema = with_objectives(split.schema, ("convert",))
+    cvr, cvr_fit = train("deepfm", cvr_schema, clicked(split.train), clicked(split.valid), cfg)
+    p_ctr, p_cvr = predict(ctr, test)["click"], predict(cvr, test)["convert"]
+
+    click_rows = test.labels["click"].numpy() == 1
+    with torch.inference_mode():
+        esmm.eval()
+        cvr_tower = torch.sigmoid(esmm.tower_logits(test.features)["convert"]).numpy()
+    result: dict[str, Any] = {
+        "benchmark": "ranking_esmm",
+        "rows": summary["rows"],
+        "positive_rate": summary["positive_rate"],
+        "test_conversions": int(y_ctcvr.sum()),
+        "ctcvr_auc": {
+            "esmm": round(auc(y_ctcvr, p_esmm["convert"]), 4),
+            "ctr_x_cvr_on_clicks": round(auc(y_ctcvr, p_ctr * p_cvr), 4),
+        },
+        "ctr_auc": {
+            "esmm": round(auc(test.labels["click"].numpy(), p_esmm["click"]), 4),
+            "deepfm": round(auc(test.labels["click"].numpy(), p_ctr), 4),
+        },
+        "cvr_auc_on_clicked_test_rows": {
+            "esmm_cvr_tower": round(auc(y_ctcvr[click_rows], cvr_tower[click_rows]), 4),
+            "cvr_on_clicks": round(auc(y_ctcvr[click_rows], p_cvr[click_rows]), 4),
+        },
+        "best_epochs": {
+            "esmm": esmm_fit.best_epoch,
+            "ctr": ctr_fit.best_epoch,
+            "cvr_on_clicks": cvr_fit.best_epoch,
+        },
+        "spec": {"users": args.users, "days": args.days, "advertisers": args.advertisers},
+        "seconds": round(time.perf_counter() - started, 1),
+        "machine": platform.processor() or platform.machine(),
+    }
+    ratio = result["ctcvr_auc"]["esmm"] / result["ctcvr_auc"]["ctr_x_cvr_on_clicks"]
+    result["goal_esmm_over_two_models"] = round(ratio, 4)
+    if not args.json:
+        for key in ("ctcvr_auc", "ctr_auc", "cvr_auc_on_clicked_test_rows"):
+            print(f"{key}: {result[key]}")
+        print(f"rows {result['rows']}, test conversions {result['test_conversions']}")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
