@@ -26,6 +26,7 @@ import platform
 import time
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import torch
 
@@ -88,11 +89,12 @@ def train(name: str, schema: Schema, train: TensorTable, valid: TensorTable, cfg
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--users", type=int, default=30_000)
+    parser.add_argument("--users", type=int, default=60_000)
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--advertisers", type=int, default=100)
     parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--seed", type=int, default=2020)
+    parser.add_argument("--seed", type=int, default=2020, help="first training seed")
+    parser.add_argument("--seeds", type=int, default=3, help="training seeds (AUCs are means)")
     parser.add_argument("--json", action="store_true", help="print only the JSON line")
     args = parser.parse_args()
     torch.set_num_threads(2)
@@ -110,48 +112,61 @@ def main() -> None:
         events, entities, ("click", "convert"), FeatureConfig(max_history=20), key="ad_id"
     )
     summary = split.summary()
-    cfg = TrainConfig(epochs=args.epochs, seed=args.seed, patience=2)
     test = split.test
     y_ctcvr = test.labels["convert"].numpy()
-
-    esmm, esmm_fit = train("esmm", split.schema, split.train, split.valid, cfg)
-    p_esmm = predict(esmm, test)
-    assert isinstance(esmm, ESMM)
-
-    ctr_schema = with_objectives(split.schema, ("click",))
-    ctr, ctr_fit = train(
-        "deepfm", ctr_schema, only(split.train, "click"), only(split.valid, "click"), cfg
-    )
-    cvr_schema = with_objectives(split.schema, ("convert",))
-    cvr, cvr_fit = train("deepfm", cvr_schema, clicked(split.train), clicked(split.valid), cfg)
-    p_ctr, p_cvr = predict(ctr, test)["click"], predict(cvr, test)["convert"]
-
-    click_rows = test.labels["click"].numpy() == 1
-    with torch.inference_mode():
-        esmm.eval()
-        cvr_tower = torch.sigmoid(esmm.tower_logits(test.features)["convert"]).numpy()
+    y_click = test.labels["click"].numpy()
+    click_rows = y_click == 1
+    runs = []
+    for seed in range(args.seed, args.seed + args.seeds):
+        cfg = TrainConfig(epochs=args.epochs, seed=seed, patience=2)
+        # each model keeps the epoch best at what it is judged on: ESMM and the CVR model
+        # watch conversion, the CTR model clicks
+        watch_convert = cfg.model_copy(update={"monitor": "convert"})
+        esmm, esmm_fit = train("esmm", split.schema, split.train, split.valid, watch_convert)
+        p_esmm = predict(esmm, test)
+        assert isinstance(esmm, ESMM)
+        ctr_schema = with_objectives(split.schema, ("click",))
+        ctr, ctr_fit = train(
+            "deepfm", ctr_schema, only(split.train, "click"), only(split.valid, "click"), cfg
+        )
+        cvr_schema = with_objectives(split.schema, ("convert",))
+        cvr, cvr_fit = train("deepfm", cvr_schema, clicked(split.train), clicked(split.valid), cfg)
+        p_ctr, p_cvr = predict(ctr, test)["click"], predict(cvr, test)["convert"]
+        with torch.inference_mode():
+            esmm.eval()
+            cvr_tower = torch.sigmoid(esmm.tower_logits(test.features)["convert"]).numpy()
+        runs.append(
+            {
+                "seed": seed,
+                "ctcvr_auc": {
+                    "esmm": auc(y_ctcvr, p_esmm["convert"]),
+                    "ctr_x_cvr_on_clicks": auc(y_ctcvr, p_ctr * p_cvr),
+                },
+                "ctr_auc": {"esmm": auc(y_click, p_esmm["click"]), "deepfm": auc(y_click, p_ctr)},
+                "cvr_auc_on_clicked_test_rows": {
+                    "esmm_cvr_tower": auc(y_ctcvr[click_rows], cvr_tower[click_rows]),
+                    "cvr_on_clicks": auc(y_ctcvr[click_rows], p_cvr[click_rows]),
+                },
+                "best_epochs": {
+                    "esmm": esmm_fit.best_epoch,
+                    "ctr": ctr_fit.best_epoch,
+                    "cvr_on_clicks": cvr_fit.best_epoch,
+                },
+            }
+        )
     result: dict[str, Any] = {
         "benchmark": "ranking_esmm",
         "rows": summary["rows"],
         "positive_rate": summary["positive_rate"],
         "test_conversions": int(y_ctcvr.sum()),
-        "ctcvr_auc": {
-            "esmm": round(auc(y_ctcvr, p_esmm["convert"]), 4),
-            "ctr_x_cvr_on_clicks": round(auc(y_ctcvr, p_ctr * p_cvr), 4),
+        **{
+            key: {
+                name: round(float(np.mean([r[key][name] for r in runs])), 4)
+                for name in runs[0][key]
+            }
+            for key in ("ctcvr_auc", "ctr_auc", "cvr_auc_on_clicked_test_rows")
         },
-        "ctr_auc": {
-            "esmm": round(auc(test.labels["click"].numpy(), p_esmm["click"]), 4),
-            "deepfm": round(auc(test.labels["click"].numpy(), p_ctr), 4),
-        },
-        "cvr_auc_on_clicked_test_rows": {
-            "esmm_cvr_tower": round(auc(y_ctcvr[click_rows], cvr_tower[click_rows]), 4),
-            "cvr_on_clicks": round(auc(y_ctcvr[click_rows], p_cvr[click_rows]), 4),
-        },
-        "best_epochs": {
-            "esmm": esmm_fit.best_epoch,
-            "ctr": ctr_fit.best_epoch,
-            "cvr_on_clicks": cvr_fit.best_epoch,
-        },
+        "runs": runs,
         "spec": {"users": args.users, "days": args.days, "advertisers": args.advertisers},
         "seconds": round(time.perf_counter() - started, 1),
         "machine": platform.processor() or platform.machine(),

@@ -51,3 +51,13 @@ def test_ctr_metrics_ignores_unknown_labels() -> None:
     assert all(
         math.isnan(v) for v in ctr_metrics(np.array([np.nan]), np.ones(1), users[:1]).values()
     )
+
+
+def test_soft_labels_rank_at_one_half_and_keep_their_cross_entropy():
+    labels = np.array([0.0, 0.2, 0.6, 0.9])
+    p = np.array([0.1, 0.3, 0.5, 0.8])
+    m = ctr_metrics(labels, p, np.array(["u"] * 4))
+    assert m["auc"] == 1.0  # 0.6 and 0.9 ("watched at least half") score above 0 and 0.2
+    expected = -(labels * np.log(p) + (1 - labels) * np.log(1 - p)).mean()
+    assert m["logloss"] == pytest.approx(expected, abs=1e-6)
+    assert m["mse"] == pytest.approx(((p - labels) ** 2).mean(), abs=1e-6)

@@ -317,3 +317,23 @@ def test_cuda_training_matches_cpu_and_resumes(tmp_path: Path) -> None:
     for k, v in on_cpu.state_dict().items():
         torch.testing.assert_close(on_gpu.state_dict()[k].cpu(), v, rtol=1e-4, atol=1e-5)
         torch.testing.assert_close(resumed.state_dict()[k].cpu(), v, rtol=1e-4, atol=1e-5)
+
+
+def test_monitor_picks_which_objective_early_stopping_watches() -> None:
+    # "click" keeps improving on valid; "like" is contradicted by valid, so watching it stops
+    # after epoch 1 while watching the primary runs every epoch
+    def table(seed: int, flip_like: bool) -> TensorTable:
+        base, flipped = rule_table(2000, seed), rule_table(2000, seed, flip=flip_like)
+        labels = {"click": base.labels["click"], "like": flipped.labels["click"]}
+        return TensorTable(base.features, labels, base.users)
+
+    train, valid = table(1, False), table(2, True)
+    config = TrainConfig(epochs=5, patience=2, **FAST)
+    watched = fit(
+        model(("click", "like")), train, valid, config.model_copy(update={"monitor": "like"})
+    )
+    assert watched.stopped_early and watched.best_epoch == 1
+    primary = fit(model(("click", "like")), train, valid, config)
+    assert not primary.stopped_early and primary.best_epoch > 1
+    with pytest.raises(ValueError, match="monitor 'convert'"):
+        fit(model(), train, valid, config.model_copy(update={"monitor": "convert"}))

@@ -125,7 +125,9 @@ def rank(
         typer.Option(
             "--data",
             help="Rated interactions with timestamps: a RecBole atomic folder, a MovieLens "
-            "ratings file, or a CSV/Parquet file with user_id,item_id,rating,timestamp.",
+            "ratings file, or a CSV/Parquet file with user_id,item_id,rating,timestamp; or a "
+            "platform database (sqlite:///ecorec.db, postgresql://..., or a .db file): its "
+            "impressions, labelled per objective (click, like, finish, negative, ...).",
         ),
     ],
     model: Annotated[str, typer.Option("--model", help=f"One of: {', '.join(MODELS)}.")] = "deepfm",
@@ -137,14 +139,36 @@ def rank(
         str | None, typer.Option("--device", help="cpu (default) or cuda where a GPU exists.")
     ] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Seed of init and batches.")] = None,
+    fairness: Annotated[
+        str | None,
+        typer.Option(
+            "--fairness",
+            help="Fairness regulariser: dp (demographic parity) or eo (equalised odds); the "
+            "model is also trained without it and both gaps are reported.",
+        ),
+    ] = None,
+    fairness_attribute: Annotated[
+        str | None,
+        typer.Option(
+            "--fairness-attribute",
+            help="Sparse user field the gaps are taken over (default gender); alone, it "
+            "only chooses what the report measures.",
+        ),
+    ] = None,
+    fairness_weight: Annotated[
+        float | None,
+        typer.Option("--fairness-weight", help="Weight of the gap in the loss (default 1.0)."),
+    ] = None,
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Train a ranking model on the train part and report AUC, log loss and GAUC.
+    """Train a ranking model on the train part and report AUC, log loss, GAUC and fairness gaps.
 
     Protocol ctr-temporal (P3): label = rating >= 4, interactions sorted by time, 80/10/10;
     the epoch with the best validation AUC is kept. Model and training parameters come from
-    [pipeline.rank.<model>] in --config; the flags here override them.
+    [pipeline.rank.<model>] in --config; the flags here override them. The test part's gaps
+    in positive rate (DP) and TPR/FPR (EO) across gender (or --fairness-attribute) are
+    reported whenever the data has that attribute.
     """
     with user_errors():
         if protocol not in RANK_PROTOCOLS:
@@ -157,6 +181,11 @@ def rank(
         params: dict[str, Any] = cfg.pipeline.rank.params(model) if config is not None else {}
         flags = {"epochs": epochs, "device": device, "seed": seed}
         params.update({k: v for k, v in flags.items() if v is not None})
+        fair = _fairness_params(
+            params.get("fairness"), fairness, fairness_attribute, fairness_weight
+        )
+        if fair is not None:
+            params["fairness"] = fair
         from ecorec.ranking.evaluation import evaluate_rank  # torch: only when ranking
 
         note(f"loading {data} and training {model} ...")
@@ -177,10 +206,64 @@ def _print_rank(result: dict[str, Any]) -> None:
         f"of {result['epochs_run']})",
         box=box.SIMPLE_HEAD,
     )
+    rows = [("", result)]
+    if "objectives" in result:
+        table.add_column("objective", justify="left")
+        rows = list(result["objectives"].items())
     for column in ("part", "AUC", "log loss", "GAUC"):
         table.add_column(column, justify="left" if column == "part" else "right")
-    for part in ("valid", "test"):
-        m = result[part]
-        table.add_row(part, f"{m['auc']:.4f}", f"{m['logloss']:.4f}", f"{m['gauc']:.4f}")
+    for objective, metrics in rows:
+        for part in ("valid", "test"):
+            m = metrics[part]
+            cells = [f"{m['auc']:.4f}", f"{m['logloss']:.4f}", f"{m['gauc']:.4f}"]
+            table.add_row(*([objective] if objective else []), part, *cells)
     out_console.print(table)
     out_console.print(f"training: {result['train_samples_per_s']:,.0f} samples/s", highlight=False)
+    if "fairness" in result:
+        _print_fairness(result["fairness"])
+
+
+def _fairness_params(
+    configured: Any, kind: str | None, attribute: str | None, weight: float | None
+) -> dict[str, Any] | None:
+    """The ``fairness`` training parameter: the config's, overridden by the flags given.
+
+    ``--fairness-attribute`` alone (no regulariser anywhere) asks for a report only: weight 0.
+    """
+    if configured is not None and not isinstance(configured, dict):
+        raise ValueError(f"pipeline.rank fairness must be a table, got {configured!r}")
+    if kind is not None and kind not in ("dp", "eo"):  # as FairnessConfig (no torch import here)
+        raise ValueError(f"--fairness {kind}: expected dp or eo")
+    if configured is None and kind is None:
+        if weight is not None:
+            raise ValueError("--fairness-weight needs --fairness dp|eo")
+        return None if attribute is None else {"attribute": attribute, "weight": 0.0}
+    flags = {"kind": kind, "attribute": attribute, "weight": weight}
+    return {**(configured or {}), **{k: v for k, v in flags.items() if v is not None}}
+
+
+def _print_fairness(fairness: dict[str, Any]) -> None:
+    def gap(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.4f}"
+
+    head = f"fairness over {fairness['attribute']} (test, threshold 0.5)"
+    if "with" not in fairness:
+        dp, score, eo = (gap(fairness[k]) for k in ("gap_dp", "gap_dp_score", "gap_eo"))
+        out_console.print(f"{head}: DP gap {dp} (mean score {score}), EO gap {eo}", highlight=False)
+        return
+    table = Table(
+        title=f"{head}, {fairness['kind']} regulariser weight {fairness['weight']:g}",
+        box=box.SIMPLE_HEAD,
+    )
+    for column in ("model", "test AUC", "DP gap", "DP gap (score)", "EO gap"):
+        table.add_column(column, justify="left" if column == "model" else "right")
+    for side in ("without", "with"):
+        row = fairness[side]
+        table.add_row(
+            f"{side} regulariser",
+            f"{row['test']['auc']:.4f}",
+            gap(row["gap_dp"]),
+            gap(row["gap_dp_score"]),
+            gap(row["gap_eo"]),
+        )
+    out_console.print(table)

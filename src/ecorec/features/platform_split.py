@@ -29,6 +29,7 @@ from ecorec.features.impressions import (
 )
 from ecorec.features.platform import PlatformFeatures, RawRows, offline_rows
 from ecorec.features.schema import Schema, TensorTable
+from ecorec.features.vocab import Vocabulary
 
 #: Fewest impressions a split is built from.
 MIN_IMPRESSIONS = 20
@@ -77,6 +78,11 @@ class PlatformSplit:
     valid: TensorTable
     test: TensorTable
     raw: dict[str, RawRows] = field(default_factory=dict)
+
+    @property
+    def vocabularies(self) -> dict[str, Vocabulary]:
+        """Feature -> vocabulary (the fitted encoder's)."""
+        return self.features.vocabularies
 
     def summary(self) -> dict[str, Any]:
         """Rows and the positive rate of each objective per part, JSON-ready."""

@@ -67,15 +67,32 @@ def gauc(labels: np.ndarray, scores: np.ndarray, users: np.ndarray) -> float:
 def ctr_metrics(
     labels: np.ndarray, probabilities: np.ndarray, users: np.ndarray
 ) -> dict[str, float]:
-    """``{"auc", "logloss", "gauc"}`` over the rows with a known (non-NaN) label."""
+    """``{"auc", "logloss", "gauc"}`` over the rows with a known (non-NaN) label.
+
+    A soft label in [0, 1] (``watch_time``: the completion ratio) keeps its cross-entropy as
+    ``logloss``, is ranked as ``label >= 0.5`` ("watched at least half") for ``auc`` and
+    ``gauc``, and adds ``mse``, since truncating it to 0/1 would make the AUC read "watched to
+    the very end" only.
+    """
     labels = np.asarray(labels, dtype=np.float64)
     known = ~np.isnan(labels)
-    y, p = labels[known].astype(np.int64), np.asarray(probabilities)[known]
-    u = np.asarray(users)[known] if len(users) else np.zeros(len(y), dtype=np.int64)
-    if not len(y):
+    soft, p = labels[known], np.asarray(probabilities, dtype=np.float64)[known]
+    u = np.asarray(users)[known] if len(users) else np.zeros(len(soft), dtype=np.int64)
+    if not len(soft):
         return {"auc": float("nan"), "logloss": float("nan"), "gauc": float("nan")}
+    if np.isin(soft, (0.0, 1.0)).all():
+        y = soft.astype(np.int64)
+        return {
+            "auc": round(auc(y, p), 6),
+            "logloss": round(logloss(y, p), 6),
+            "gauc": round(gauc(y, p, u), 6),
+        }
+    y = (soft >= 0.5).astype(np.int64)
+    clipped = np.clip(p, EPS, 1 - EPS)
+    cross_entropy = -(soft * np.log(clipped) + (1 - soft) * np.log1p(-clipped)).mean()
     return {
         "auc": round(auc(y, p), 6),
-        "logloss": round(logloss(y, p), 6),
+        "logloss": round(float(cross_entropy), 6),
         "gauc": round(gauc(y, p, u), 6),
+        "mse": round(float(((p - soft) ** 2).mean()), 6),
     }

@@ -33,6 +33,7 @@ from ecorec.ranking.checkpoints import (
     load_checkpoint,
     save_checkpoint,
 )
+from ecorec.ranking.fairness import FairnessConfig, FairnessRegulariser
 from ecorec.ranking.models.base import RankingModel
 from ecorec.ranking.prediction import (
     evaluate,
@@ -76,13 +77,18 @@ class TrainConfig(BaseModel):
         batch_size: rows per Adam step.
         learning_rate: Adam's step size.
         weight_decay: Adam's L2 penalty.
-        patience: epochs without a better validation AUC (primary objective) before stopping.
+        patience: epochs without a better validation AUC (of ``monitor``) before stopping.
+        monitor: the objective whose validation AUC picks the best epoch (``None``: the
+            model's primary one). ESMM watches ``convert``: its click tower peaks an epoch or
+            more before the rare conversions are learned.
         seed: shuffling and dropout seed (derived per epoch; the global RNG is left alone).
         device: ``cpu`` or ``cuda`` (``cuda:N``).
         objective_weights: weight of each objective's loss inside its group (default 1.0).
         group_weights: ``a``, ``b``, ``c`` of ``a·L_user + b·L_eco + c·L_biz`` (default 1.0).
         aux_weight: weight of the model's auxiliary loss (DIEN's), when it has one.
         max_grad_norm: clip the gradient's global norm to this (``None``: no clipping).
+        fairness: a group-fairness regulariser added to the loss as ``weight * gap``
+            (:mod:`ecorec.ranking.fairness`; ``None``: none).
 
     Example:
         >>> TrainConfig(epochs=5, group_weights={"user": 1.0, "eco": 0.5}).group_weights["eco"]
@@ -92,19 +98,21 @@ class TrainConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    epochs: int = Field(20, ge=1)
-    batch_size: int = Field(1024, ge=1)
-    learning_rate: float = Field(1e-3, gt=0.0)
-    weight_decay: float = Field(0.0, ge=0.0)
-    patience: int = Field(2, ge=1)
-    seed: int = Field(2020, ge=0)
+    epochs: int = Field(default=20, ge=1)
+    batch_size: int = Field(default=1024, ge=1)
+    learning_rate: float = Field(default=1e-3, gt=0.0)
+    weight_decay: float = Field(default=0.0, ge=0.0)
+    patience: int = Field(default=2, ge=1)
+    seed: int = Field(default=2020, ge=0)
     device: str = "cpu"
     objective_weights: dict[str, float] = Field(default_factory=dict)
     group_weights: dict[str, float] = Field(
         default_factory=lambda: {"user": 1.0, "eco": 1.0, "biz": 1.0}
     )
-    aux_weight: float = Field(1.0, ge=0.0)
-    max_grad_norm: float | None = Field(None, gt=0.0)
+    aux_weight: float = Field(default=1.0, ge=0.0)
+    max_grad_norm: float | None = Field(default=None, gt=0.0)
+    fairness: FairnessConfig | None = None
+    monitor: str | None = None
 
     @field_validator("objective_weights", "group_weights")
     @classmethod
@@ -220,7 +228,7 @@ def fit(
     resume: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> FitResult:
-    """Train ``model`` in place with Adam, early-stopped on the primary objective's valid AUC.
+    """Train ``model`` in place with Adam, early-stopped on one objective's valid AUC.
 
     The model ends holding the weights of its best validation epoch. With ``checkpoint_dir``
     each finished epoch is saved there (:mod:`ecorec.ranking.checkpoints`); ``resume=True``
@@ -248,7 +256,12 @@ def fit(
 
     """
     device = resolve_device(config.device)
-    primary = model.schema.objectives[0]
+    primary = config.monitor or model.schema.objectives[0]
+    if primary not in model.schema.objectives:
+        raise ValueError(
+            f"monitor {primary!r} is not an objective of the model "
+            f"({', '.join(model.schema.objectives)})"
+        )
     _check_tables(train, valid, primary)
     if resume and checkpoint_dir is None:
         raise ValueError("resume=True needs the checkpoint folder of the run to resume")
@@ -310,15 +323,20 @@ def _train_epoch(
     progress: Callable[[int, int], None] | None,
     per_epoch: int,
 ) -> float:
-    """One pass over ``train``; returns the row-weighted mean loss."""
+    """One pass over ``train``; returns the row-weighted mean loss (fairness term included)."""
+    # bound before the first step: a bad attribute fails before any weight moves
+    fair = FairnessRegulariser.bind(config.fairness, model.schema) if config.fairness else None
     model.train()
     shuffle = torch.Generator().manual_seed(_derive_seed(config.seed, epoch, 0))
     total, rows = 0.0, 0
     for batch, (features, labels) in enumerate(
         train.batches(config.batch_size, shuffle=True, generator=shuffle), start=1
     ):
-        outputs = model(move_batch(features, device))
-        loss = objective_loss(outputs, move_batch(labels, device), config)
+        features, labels = move_batch(features, device), move_batch(labels, device)
+        outputs = model(features)
+        loss = objective_loss(outputs, labels, config)
+        if fair is not None and fair.weight > 0:  # weight 0: report only, no term in the graph
+            loss = loss + fair(outputs, features, labels)
         aux = model.auxiliary_loss()
         if aux is not None:
             loss = loss + config.aux_weight * aux

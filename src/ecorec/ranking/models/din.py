@@ -7,6 +7,10 @@ the dense values, and an MLP predicts each objective.
 
 Without a sequence field in the schema there is nothing to attend to and DIN is exactly the
 deep model (embeddings -> MLP), so the same ``--model din`` still runs on such data.
+
+A serving request is one user's features and history against many candidates: the history is
+then embedded once and every candidate attends to the same keys in one matrix product (see
+:mod:`ecorec.ranking.modules.attention`), the same function as row by row.
 """
 
 from __future__ import annotations
@@ -66,13 +70,13 @@ class DIN(RankingModel):
 
     def interest(self, batch: Batch) -> torch.Tensor:
         """The attention-pooled behaviour ``(B, D)`` for each row's candidate."""
-        x = self.embedding(batch)
+        x = self.embedding(batch, share_history=True)
         assert self.attention is not None and x.sequence is not None and x.mask is not None
         out: torch.Tensor = self.attention(x.fields[:, self.target], x.sequence, x.mask)
         return out
 
     def forward(self, batch: Batch) -> dict[str, torch.Tensor]:
-        x = self.embedding(batch)
+        x = self.embedding(batch, share_history=self.attention is not None)
         if self.attention is None:
             logits: dict[str, torch.Tensor] = self.heads(self.mlp(x.flat()))
             return logits

@@ -10,7 +10,8 @@ A field whose ``embed`` names another field reads that field's table (the histor
 ``sequence`` shares the target item's vectors). Multi fields, and sequence fields that are not
 attended to, are mean-pooled over their real (non-PAD) ids. The attended sequence comes back
 unpooled with its mask, cut to the batch's longest real history (trailing all-PAD columns
-change nothing and only cost time).
+change nothing and only cost time); when asked and every row holds the same history (one
+user's serving request against many candidates) it is looked up once, ``(1, L, D)``.
 
 Optionally each row also carries ``linear`` scalar weights per id (the wide / first-order
 part of Wide&Deep and DeepFM) as extra columns of the same table, so one gather serves both.
@@ -149,15 +150,29 @@ class SchemaEmbedding(nn.Module):
         vectors: torch.Tensor = self.table(rows)
         return vectors[..., : self.dim]
 
-    def forward(self, batch: Batch) -> Embedded:
-        """Embed a batch (see :class:`Embedded`)."""
+    def forward(self, batch: Batch, share_history: bool = False) -> Embedded:
+        """Embed a batch (see :class:`Embedded`).
+
+        Args:
+            batch: the rows to embed.
+            share_history: when every row holds the same attended history (one user's
+                request scored against many candidates), return it once, ``sequence (1, L, D)``
+                and ``mask (1, L)``, instead of ``B`` copies; rows with different histories
+                still come back one per row.
+
+        """
         size = batch[self.names[0] if self.names else str(self.attend)].shape[0]
         columns = [batch[n].view(size, -1) for n in self.names]
+        history = None
         if self.attend is not None:
             history = batch[self.attend]
+            if share_history and self.names and size > 1 and _same_rows(history):
+                history = history[:1]
             real = (history != 0).any(0).nonzero()
             length = int(real[-1]) + 1 if len(real) else 1
-            columns.append(history[:, :length])
+            history = history[:, :length]
+            if len(history) == size:
+                columns.append(history)
         ids = torch.cat(columns, 1) if len(columns) > 1 else columns[0]
         rows = torch.where(ids > 0, ids + self.base[: ids.shape[1]], 0)
         vectors = self.table(rows)
@@ -167,6 +182,9 @@ class SchemaEmbedding(nn.Module):
         sparse, bags, history_vectors = vectors.split(
             [n_sparse, self._fixed - n_sparse, ids.shape[1] - self._fixed], 1
         )
+        if history is not None and len(history) != size:  # shared: looked up once
+            base = self.base_of(str(self.attend))
+            history_vectors = self.table(torch.where(history > 0, history + base, 0))
         fields = sparse
         if self.bags:
             bag_ids = ids[:, n_sparse : self._fixed]
@@ -180,9 +198,14 @@ class SchemaEmbedding(nn.Module):
             out.fields, linear = fields.split([self.dim, self.n_linear], -1)
             out.linear = linear.sum(1)
             history_vectors = history_vectors.split([self.dim, self.n_linear], -1)[0]
-        if self.attend is not None:
+        if history is not None:
             out.sequence = history_vectors
-            out.mask = ids[:, self._fixed :] > 0
+            out.mask = history > 0
         if self.dense:
             out.dense = torch.stack([batch[n].float() for n in self.dense], 1)
         return out
+
+
+def _same_rows(values: torch.Tensor) -> bool:
+    """Whether every row of ``values`` equals the first (cheap next to any model step)."""
+    return bool(torch.equal(values, values[:1].expand_as(values)))
