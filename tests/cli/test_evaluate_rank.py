@@ -153,7 +153,8 @@ def test_a_platform_database_is_judged_per_objective(tiny_platform, tmp_path: Pa
         f"objectives = {json.dumps(objectives.split(','))}\n"
         "epochs = 2\nembedding_dim = 8\nlearning_rate = 0.01\n"
     )
-    out = json.loads(run("--data", url, "--model", "mmoe", "--config", str(config), "--json").stdout)
+    result = run("--data", url, "--model", "mmoe", "--config", str(config), "--json")
+    out = json.loads(result.stdout)
     assert set(out["objectives"]) == set(objectives.split(","))
     assert out["valid"] == out["objectives"]["click"]["valid"]
     assert out["objectives"]["click"]["test"]["auc"] > 0.55
