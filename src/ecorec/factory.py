@@ -78,7 +78,13 @@ RANKERS = ComponentRegistry(
         "mmoe": "ecorec.ranking.ranker:MMoERanker",
     }
 )
-RERANKERS = ComponentRegistry({})
+RERANKERS = ComponentRegistry(
+    {
+        "rules": "ecorec.rerank.rules:RuleBreakup",
+        "mmr": "ecorec.rerank.mmr:MMRReranker",
+        "dpp": "ecorec.rerank.dpp:DPPReranker",
+    }
+)
 
 
 def _make(
@@ -111,10 +117,12 @@ def build_components(config: EcorecConfig) -> Components:
     """Instantiate every component the configuration names, validating its parameters."""
     recall, rank, rerank = config.pipeline.recall, config.pipeline.rank, config.pipeline.rerank
     rank_params = rank.params(rank.model)
-    if rank.fusion:
-        if rank.model == "recall_order":
-            raise ConfigError("[pipeline.rank] fusion needs a model that predicts objectives")
-        rank_params["fusion"] = rank.fusion
+    if (
+        rank.fusion
+        and rank.model in RANKERS
+        and "fusion" in RANKERS[rank.model].Config.model_fields
+    ):
+        rank_params.setdefault("fusion", rank.fusion)  # recall_order predicts nothing to fuse
     return Components(
         channels=[_make("recall channel", CHANNELS, n, recall.params(n)) for n in recall.channels],
         ranker=_make("ranker", RANKERS, rank.model, rank_params),
@@ -225,9 +233,6 @@ def build_pipeline(
     if not channels:
         raise ConfigError("no recall channel has a trained model: run `ecorec train` first")
     ranker = components.ranker if components.ranker.name not in missing else RecallOrderRanker()
-    attach = getattr(ranker, "attach", None)
-    if attach is not None:
-        attach(stores.catalog)  # items published after training still get their features
     recall = config.pipeline.recall
     merge = Merge(
         {
@@ -238,4 +243,10 @@ def build_pipeline(
         items=ItemLookup.from_catalog(stores.catalog),
     )
     rerankers = [r for r in components.rerankers if r.name not in missing]
+    for component in (ranker, *rerankers):
+        # stages that read item metadata at request time look up what they have not seen
+        # (an item published after training) in the catalog
+        attach = getattr(component, "attach", None)
+        if attach is not None:
+            attach(stores.catalog)
     return Pipeline(channels, merge, ranker, rerankers, profiles=stores.profiles)  # type: ignore[arg-type]

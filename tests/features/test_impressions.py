@@ -112,3 +112,20 @@ def test_positive_events_are_the_consumption_events_in_time_order() -> None:
 def test_bad_label_config_is_refused() -> None:
     with pytest.raises(ValueError, match="finish_threshold"):
         LabelConfig(finish_threshold=1.5)
+
+
+def test_ratings_without_impressions_become_rows_labelled_by_the_rating() -> None:
+    events = [
+        Event("r1", 5.0, "u1", EventType.RATING, item_id="i1", value=5.0),
+        Event("r2", 6.0, "u1", EventType.RATING, item_id="i2", value=2.0),
+        _ev(3, 10.0, "impression", "i3"),
+    ]
+    rows = _by_item(impression_samples(_table(events), DURATIONS))
+    assert rows["i1"]["click"] == 1.0 and rows["i2"]["click"] == 0.0
+    assert rows["i1"]["like"] is None and rows["i1"]["request_id"] is None
+    assert rows["i3"]["click"] == 0.0 and rows["i3"]["like"] == 0.0
+    assert [r["item_id"] for r in impression_samples(_table(events)).to_pylist()] == [
+        "i1",
+        "i2",
+        "i3",
+    ]

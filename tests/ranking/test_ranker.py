@@ -10,13 +10,14 @@ from ecorec.core.component import NotTrainedError
 from ecorec.core.config import ConfigError, EcorecConfig, StorageConfig
 from ecorec.core.contracts import Candidate, Request
 from ecorec.core.entities import Item
+from ecorec.core.events import Event, EventType
 from ecorec.core.profile import Profile, ProfileDelta
 from ecorec.data.registry import ModelIntegrityError
 from ecorec.data.stores import Stores
 from ecorec.data.synthetic import PlatformSpec, write_platform
 from ecorec.data.training import TrainingData
-from ecorec.factory import build_components, build_pipeline, train_all
-from ecorec.ranking.ranker import DeepFMRanker, DINRanker, ESMMRanker
+from ecorec.factory import RANKERS, build_components, build_pipeline, train_all
+from ecorec.ranking.ranker import DeepFMRanker
 from ecorec.testing.recall import some_user
 
 #: A model small and quick enough for tests that still learns the synthetic click.
@@ -133,25 +134,34 @@ def test_fusion_must_name_predicted_objectives(tmp_path) -> None:
         build_components(_config(tmp_path, epoch=3))
 
 
-def test_every_family_saves_and_loads_to_the_same_predictions(platform, tmp_path) -> None:
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [
+        ("wide_deep", {}),
+        ("deepfm", {}),
+        ("din", {}),
+        ("dien", {}),
+        ("esmm", {"objectives": ["click", "convert"]}),
+        ("mmoe", {"objectives": ["click", "like", "finish", "watch_time"]}),
+    ],
+)
+def test_every_family_trains_saves_loads_and_serves_the_same(platform, tmp_path, name, params):
     _, stores = platform
-    data = TrainingData(stores.events, stores.catalog)
+    cls = RANKERS[name]
     items = stores.catalog.ids(Item, 30)
     profile = Profile("u-x", recent=[(items[0], 1.0), (items[1], 2.0)])
-    for cls, params in (
-        (DINRanker, {}),
-        (ESMMRanker, {"objectives": ["click", "convert"]}),
-    ):
-        ranker = cls({"epochs": 1, "embedding_dim": 4, "max_samples": 5000, **params})
-        ranker.train(data)
-        folder = tmp_path / cls.name
-        folder.mkdir()
-        ranker.save(folder)
-        loaded = cls({"epochs": 1, "embedding_dim": 4, **params})
-        loaded.load(folder)
-        request = Request("u-x", ts=NOW)
-        for objective, p in ranker.predict(request, profile, items).items():
-            np.testing.assert_allclose(loaded.predict(request, profile, items)[objective], p)
+    ranker = cls({"epochs": 1, "embedding_dim": 4, "max_samples": 4000, **params})
+    ranker.train(TrainingData(stores.events, stores.catalog))
+    ranker.save(tmp_path)
+    loaded = cls({"epochs": 1, "embedding_dim": 4, **params})
+    loaded.load(tmp_path)
+    request = Request("u-x", ts=NOW)
+    expected = ranker.predict(request, profile, items)
+    assert set(expected) == set(params.get("objectives", ["click", "like", "finish", "negative"]))
+    for objective, p in loaded.predict(request, profile, items).items():
+        np.testing.assert_allclose(p, expected[objective], rtol=1e-6)
+    ranked = loaded(request, profile, [Candidate(i, 0.0, "x") for i in items])
+    assert [c.score for c in ranked] == sorted((c.score for c in ranked), reverse=True)
 
 
 def test_untrained_and_table_only_rankers_fail_clearly() -> None:
@@ -162,3 +172,34 @@ def test_untrained_and_table_only_rankers_fail_clearly() -> None:
     table = pa.table({"user_id": ["u"], "item_id": ["a"], "rating": [5.0], "timestamp": [1]})
     with pytest.raises(ValueError, match="event log"):
         ranker.train(TrainingData(table=table))
+
+
+def test_a_log_of_ratings_trains_the_click_head_and_fuses_only_it(tmp_path) -> None:
+    """MovieLens-style logs have no impressions: ratings label click (rating >= 4)."""
+    stores = Stores(StorageConfig(database_url=f"sqlite:///{tmp_path / 'ratings.db'}"))
+    rng = np.random.default_rng(0)
+    events = [
+        Event(
+            f"e{k}",
+            float(k),
+            f"u{u}",
+            EventType.RATING,
+            item_id=f"i{i}",
+            value=5.0 if i < 20 else 1.0,
+        )
+        for k, (u, i) in enumerate(
+            zip(rng.integers(0, 40, 3000), rng.integers(0, 40, 3000), strict=True)
+        )
+    ]
+    stores.events.append(events)
+    ranker = DeepFMRanker({**SMALL, "fusion": FUSION})
+    ranker.train(TrainingData(stores.events, stores.catalog))
+    assert ranker.unlabelled == {"like", "finish", "negative"}
+    assert ranker.fusion.weights == {"click": 1.0}
+    assert ranker.metrics["valid"]["click"]["auc"] > 0.9
+    ranked = ranker(
+        Request("u1", ts=NOW), Profile("u1"), [Candidate("i3", 0, "x"), Candidate("i30", 0, "x")]
+    )
+    assert [c.item_id for c in ranked] == ["i3", "i30"]
+    assert ranked[0].score == pytest.approx(ranked[0].predictions["click"])
+    stores.close()

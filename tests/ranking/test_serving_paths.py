@@ -95,3 +95,18 @@ def test_din_scores_a_request_like_each_candidate_alone(grad: bool) -> None:
             [model({k: v[i : i + 1] for k, v in request.items()})["click"] for i in range(70)]
         )
     torch.testing.assert_close(together, alone)
+
+
+@pytest.mark.parametrize("name", ["deepfm", "wide_deep", "mmoe", "esmm"])
+def test_a_shared_behaviour_bag_is_pooled_once_with_the_same_scores(name: str) -> None:
+    """Models that pool the history as a bag score a request like each candidate alone."""
+    model = build_model(name, make_schema(("click", "like")), SMALL).eval()
+    request = _request(40, seed=10)
+    assert model.embedding._shared_bags(request, 40) == ("history",)
+    with torch.inference_mode():
+        together = model(request)
+        alone = [model({k: v[i : i + 1] for k, v in request.items()}) for i in range(40)]
+    for objective, scores in together.items():
+        torch.testing.assert_close(scores, torch.cat([a[objective] for a in alone]))
+    mixed, _ = make_data(6, "history", seed=8)  # different histories: pooled per row
+    assert model.embedding._shared_bags(mixed, 6) == ()

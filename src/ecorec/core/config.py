@@ -112,8 +112,10 @@ class RecallConfig(StageSection):
 class RankConfig(StageSection):
     """The ranker and the fusion weights that turn its predictions into one score."""
 
-    model: str = "recall_order"
-    fusion: dict[str, float] = Field(default_factory=dict)
+    model: str = "deepfm"
+    fusion: dict[str, float] = Field(
+        default_factory=lambda: {"click": 1.0, "finish": 0.5, "like": 0.3, "negative": -1.0}
+    )
 
     def _names(self) -> list[str]:
         return [self.model]

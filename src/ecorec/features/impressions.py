@@ -17,6 +17,10 @@ objective        label
                  ESMM's CTCVR head and a CVR-on-clicks model are judged on the same rows)
 ===============  ==============================================================================
 
+A dataset of explicit ratings (MovieLens ingested) has no impressions: each rated item is then
+a row labelled ``click = rating >= rating_threshold``, protocol P3's rule, its other labels
+unknown, so the same ranker learns from either kind of log.
+
 The join runs in DuckDB over Arrow, so the same SQL reads an EventLog's batches or a Parquet
 export (DESIGN.md §4: training data is SQL over events).
 """
@@ -59,12 +63,15 @@ class LabelConfig:
         skip_seconds: a click followed by less play than this is a quick skip (negative).
         window: seconds after the impression in which events count when either side lacks a
             request id (with request ids on both sides only the same request counts).
+        rating_threshold: an explicit rating (a dataset without impressions) is a row whose
+            ``click`` is ``rating >= rating_threshold``.
 
     """
 
     finish_threshold: float = 0.8
     skip_seconds: float = 3.0
     window: float = 3600.0
+    rating_threshold: float = 4.0
 
     def __post_init__(self) -> None:
         if not 0.0 < self.finish_threshold <= 1.0:
@@ -134,6 +141,20 @@ def impression_samples(
         if key == "ad_id"
         else "CASE WHEN s.completion IS NOT NULL THEN least(s.completion, 1.0) END"
     )
+    # A dataset of explicit ratings has no impressions: each rating is a row whose click is
+    # rating >= rating_threshold (protocol P3's rule) and whose other labels are unknown.
+    unknown = ", ".join(f'CAST(NULL AS DOUBLE) AS "{o}"' for o in OBJECTIVES if o != "click")
+    rated = (
+        ""
+        if key == "ad_id"
+        else f"""UNION ALL BY NAME
+    SELECT user_id, item_id, any_value(creator_id) AS creator_id,
+        CAST(NULL AS VARCHAR) AS request_id, min(ts) AS ts, CAST(NULL AS INTEGER) AS position,
+        '' AS scene, '' AS device,
+        CAST(arg_min(value, ts) >= {cfg.rating_threshold} AS DOUBLE) AS click, {unknown}
+    FROM ev WHERE type = 'rating' AND item_id IS NOT NULL
+    GROUP BY user_id, item_id"""
+    )
     # Labels come from an inner join on (user, key) filtered by time and request, then are
     # joined back to every impression on equalities only: both joins stay hash joins (a LEFT
     # JOIN with the request/window condition in its ON clause ran ~100x slower).
@@ -185,7 +206,8 @@ def impression_samples(
         CAST(s.share AS DOUBLE) AS share,
         CAST(s.comment AS DOUBLE) AS comment
     FROM scored s
-    ORDER BY s.ts, s.user_id, s.k
+    {rated}
+    ORDER BY ts, user_id, {key}
     """
     return con.execute(sql).to_arrow_table()
 

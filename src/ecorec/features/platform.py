@@ -252,30 +252,68 @@ FEATURES: tuple[tuple[str, str, FieldKind], ...] = (
 )
 #: Sequence fields that read another field's table.
 _SHARED = {"history": "item_id", "history_category": "category"}
+_KINDS = {name: kind for name, _, kind in FEATURES}
 
 
-def feature_columns(rows: RawRows, entities: Entities, max_tags: int) -> dict[str, Column]:
-    """Every feature of ``rows`` as a :class:`Column`, before encoding.
+#: Features of the item alone (its creator's included): encoded once per item and remembered.
+ITEM_FEATURES = (
+    "item_id",
+    "category",
+    "tags",
+    "item_quality",
+    "creator_id",
+    "creator_stage",
+    "creator_quality",
+)
 
-    Shapes of ``index``: ``(n,)`` for sparse features, ``(n, max_tags)`` for tags and
-    ``(n, L)`` for the behaviour sequences.
+
+def item_columns(
+    item_ids: np.ndarray, entities: Entities, max_tags: int
+) -> tuple[dict[str, Column], np.ndarray]:
+    """The :data:`ITEM_FEATURES` of distinct ``item_ids``, one index row each.
+
+    Also returns each item's ``created_at`` (NaN when unknown), for its age at a row's time.
     """
-    users, u_at = _per_unique(rows.user_id, entities.user)
-    entities.prefetch_items(np.unique(rows.item_id).tolist())
-    items, i_at = _per_unique(rows.item_id, entities.item)
+    entities.prefetch_items(item_ids.tolist())
+    items = [entities.item(str(i)) for i in item_ids.tolist()]
+    at = np.arange(len(items))
     creator_ids = [(i.creator_id or "") if i else "" for i in items]
     creators = [entities.creator(c) for c in creator_ids]
-
-    def user_attr(read: Callable[[Any], Any]) -> Column:
-        return _gathered([read(u) if u is not None else "" for u in users], u_at)
-
-    created = np.asarray([_num(i.created_at) if i else math.nan for i in items])[i_at]
     tag_values = sorted({t for i in items if i is not None for t in i.tags if t})
     tag_at = {t: k for k, t in enumerate(tag_values)}
     tags = np.full((len(items), max_tags), -1, dtype=np.int64)
     for r, item in enumerate(items):
         kept = [tag_at[t] for t in (item.tags if item is not None else ()) if t][:max_tags]
         tags[r, : len(kept)] = kept
+    columns = {
+        "item_id": Column(as_strings(item_ids), at),
+        "category": _gathered([_category(i) for i in items], at),
+        "tags": Column(as_strings(tag_values), tags),
+        "item_quality": _gathered(_decile([_num(i.quality) if i else math.nan for i in items]), at),
+        "creator_id": _gathered(creator_ids, at),
+        "creator_stage": _gathered([str(c.stage) if c else "" for c in creators], at),
+        "creator_quality": _gathered(
+            _decile([_num(c.quality) if c else math.nan for c in creators]), at
+        ),
+    }
+    created = np.asarray([_num(i.created_at) if i else math.nan for i in items])
+    return columns, created
+
+
+def row_columns(rows: RawRows, entities: Entities, created: np.ndarray) -> dict[str, Column]:
+    """The user, context and behaviour features of ``rows``, and the item's age then.
+
+    Args:
+        rows: the rows.
+        entities: where users and history items are looked up.
+        created: ``(n,)`` the row's item's creation time (NaN: unknown).
+
+    """
+    users, u_at = _per_unique(rows.user_id, entities.user)
+
+    def user_attr(read: Callable[[Any], Any]) -> Column:
+        return _gathered([read(u) if u is not None else "" for u in users], u_at)
+
     history_category = [_category(entities.item(str(i))) for i in rows.history_items.tolist()]
     return {
         "user_id": _column(rows.user_id),
@@ -284,18 +322,7 @@ def feature_columns(rows: RawRows, entities: Entities, max_tags: int) -> dict[st
         "age": user_attr(lambda u: _age_group(u.attrs.get("age"))),
         "gender": user_attr(lambda u: str(u.attrs.get("gender", "") or "")),
         "activity": _bucket(rows.activity.astype(np.float64), 8),
-        "item_id": _column(rows.item_id),
-        "category": _gathered([_category(i) for i in items], i_at),
-        "tags": Column(as_strings(tag_values), tags[i_at]),
         "item_age": _bucket((rows.ts - created) / _HOUR, 14),
-        "item_quality": _gathered(
-            _decile([_num(i.quality) if i else math.nan for i in items]), i_at
-        ),
-        "creator_id": _gathered(creator_ids, i_at),
-        "creator_stage": _gathered([str(c.stage) if c else "" for c in creators], i_at),
-        "creator_quality": _gathered(
-            _decile([_num(c.quality) if c else math.nan for c in creators]), i_at
-        ),
         "scene": _column(rows.scene),
         "hour": Column(np.arange(24).astype(str), ((rows.ts % _DAY) // _HOUR).astype(np.int64)),
         "device": _column(rows.device),
@@ -332,13 +359,20 @@ class PlatformFeatures:
         self.vocabularies = vocabularies
         self.max_history = max_history
         self.max_tags = max_tags
+        # item id -> row of _item_codes / _created: a request's candidates are mostly items
+        # scored before, and their codes do not change while this encoder is loaded
+        self._item_row: dict[str, int] = {}
+        self._item_codes: dict[str, np.ndarray] = {}
+        self._created = np.empty(0)
 
     @classmethod
     def fit(
         cls, rows: RawRows, entities: Entities, max_history: int = 50, max_tags: int = 8
     ) -> PlatformFeatures:
         """Learn every vocabulary from ``rows`` (the training part)."""
-        columns = feature_columns(rows, entities, max_tags)
+        unique, at = np.unique(rows.item_id, return_inverse=True)
+        items, created = item_columns(unique, entities, max_tags)
+        columns = {**items, **row_columns(rows, entities, created[at])}
         vocabularies = {}
         for name, _, _ in FEATURES:
             if name not in _SHARED:
@@ -361,16 +395,37 @@ class PlatformFeatures:
 
     def encode(self, rows: RawRows, entities: Entities) -> dict[str, torch.Tensor]:
         """The model inputs of ``rows``: feature -> ``int64`` codes (PAD where empty)."""
-        columns = feature_columns(rows, entities, self.max_tags)
-        out = {}
-        for name, _, kind in FEATURES:
-            column = columns[name]
-            codes = self.vocabularies[_SHARED.get(name, name)].encode(column.values)
-            # no value: OOV for a single id (it is a real row), PAD inside bags and sequences
-            empty = OOV if kind is FieldKind.SPARSE else PAD
-            table = np.append(codes, empty)  # index -1 reads the appended code
-            out[name] = torch.from_numpy(np.ascontiguousarray(table[column.index]))
-        return out
+        unique, at = np.unique(rows.item_id, return_inverse=True)
+        item_rows = self._items(unique, entities)[at]
+        out = {name: torch.from_numpy(codes[item_rows]) for name, codes in self._item_codes.items()}
+        columns = row_columns(rows, entities, self._created[item_rows])
+        for name, column in columns.items():
+            out[name] = torch.from_numpy(self._encode(name, column))
+        return {name: out[name] for name, _, _ in FEATURES}
+
+    def _encode(self, name: str, column: Column) -> np.ndarray:
+        codes = self.vocabularies[_SHARED.get(name, name)].encode(column.values)
+        # no value: OOV for a single id (it is a real row), PAD inside bags and sequences
+        empty = OOV if _KINDS[name] is FieldKind.SPARSE else PAD
+        table = np.append(codes, empty)  # index -1 reads the appended code
+        return np.ascontiguousarray(table[column.index])
+
+    def _items(self, item_ids: np.ndarray, entities: Entities) -> np.ndarray:
+        """Rows of the remembered item codes for distinct ``item_ids``, encoding new ones."""
+        rows = np.fromiter((self._item_row.get(i, -1) for i in item_ids.tolist()), np.int64)
+        new = rows < 0
+        if new.any():
+            columns, created = item_columns(item_ids[new], entities, self.max_tags)
+            start = len(self._created)
+            for name in ITEM_FEATURES:
+                codes = self._encode(name, columns[name])
+                old = self._item_codes.get(name)
+                self._item_codes[name] = codes if old is None else np.concatenate([old, codes])
+            self._created = np.concatenate([self._created, created])
+            fresh = np.arange(start, start + int(new.sum()))
+            self._item_row.update(zip(item_ids[new].tolist(), fresh.tolist(), strict=True))
+            rows[new] = fresh
+        return rows
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form, saved next to a model's weights."""

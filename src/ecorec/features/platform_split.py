@@ -41,7 +41,7 @@ class FeatureConfig(BaseModel):
     Attributes:
         max_history: the behaviour sequence width (DIN/DIEN attend over it).
         max_tags: the widest tag bag kept per item.
-        finish_threshold, skip_seconds, window: see
+        finish_threshold, skip_seconds, window, rating_threshold: see
             :class:`~ecorec.features.impressions.LabelConfig`.
         max_samples: keep only the latest this many impressions (``None``: all).
 
@@ -54,10 +54,13 @@ class FeatureConfig(BaseModel):
     finish_threshold: float = Field(0.8, gt=0.0, le=1.0)
     skip_seconds: float = Field(3.0, ge=0.0)
     window: float = Field(3600.0, gt=0.0)
+    rating_threshold: float = 4.0
     max_samples: int | None = Field(None, ge=MIN_IMPRESSIONS)
 
     def labels(self) -> LabelConfig:
-        return LabelConfig(self.finish_threshold, self.skip_seconds, self.window)
+        return LabelConfig(
+            self.finish_threshold, self.skip_seconds, self.window, self.rating_threshold
+        )
 
 
 @dataclass
@@ -91,7 +94,7 @@ class PlatformSplit:
             "rows": {name: len(t) for name, t in parts.items()},
             "positive_rate": {
                 objective: {
-                    name: float(np.nanmean(t.labels[objective].numpy())) if len(t) else math.nan
+                    name: _known_mean(t.labels[objective].numpy())
                     for name, t in parts.items()
                 }
                 for objective in self.schema.objectives
@@ -144,7 +147,7 @@ def build_platform_split(
         raise ValueError(
             f"ranking needs at least {MIN_IMPRESSIONS} item impressions to learn from, "
             f"the event log has {samples.num_rows}: log impressions (type 'impression') with "
-            "the items shown"
+            "the items shown, or ratings"
         )
     bounds = _bounds(samples.num_rows, ratios)
     rows = offline_rows(samples, positive_events(events, POSITIVE_TYPES), cfg.max_history)
@@ -164,6 +167,12 @@ def build_platform_split(
         for name, sl in bounds.items()
     }
     return PlatformSplit(features, schema, tables["train"], tables["valid"], tables["test"], parts)
+
+
+def _known_mean(labels: np.ndarray) -> float:
+    """Mean of the known (non-NaN) labels; NaN when none is known (ratings label no likes)."""
+    known = labels[~np.isnan(labels)]
+    return float(known.mean()) if len(known) else math.nan
 
 
 def _bounds(n: int, ratios: Sequence[float]) -> dict[str, slice]:

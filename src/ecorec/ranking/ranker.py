@@ -84,7 +84,8 @@ class DeepRanker(Component):
         # fail at configuration time, not after an hour of training
         model_class(self.family).Config.model_validate(cfg.model)
         TrainConfig.model_validate(cfg.train)
-        self.fusion = Fusion.for_objectives(cfg.fusion, cfg.objectives)
+        self.unlabelled: set[str] = set()  # objectives the training log never labelled
+        self.fusion = self._fusion()
         self.model: RankingModel | None = None
         self.features: PlatformFeatures | None = None
         self.entities = Entities()
@@ -149,18 +150,33 @@ class DeepRanker(Component):
             (1 - cfg.valid_share, cfg.valid_share),
         )
         self.features = split.features
+        self.unlabelled = {o for o, y in split.train.labels.items() if bool(torch.isnan(y).all())}
+        self.fusion = self._fusion()
         self.model = build_model(self.family, split.schema, cfg.model)
         progress = (options or {}).get("progress")
-        result = fit(
-            self.model, split.train, split.valid, TrainConfig(**cfg.train), progress=progress
-        )
-        self.model.eval()
+        schedule = TrainConfig.model_validate(cfg.train)
+        result = fit(self.model, split.train, split.valid, schedule, progress=progress)
+        self.model.cpu().eval()  # served on the CPU, whatever it trained on
         self.metrics = {
             "rows": split.summary()["rows"],
             "best_epoch": result.best_epoch,
             "valid": result.best_valid,
             "train_samples_per_s": round(result.samples_per_s, 1),
         }
+
+    def _fusion(self) -> Fusion:
+        """The configured fusion (weights may change without a retrain) minus unlabelled heads.
+
+        A log of ratings labels ``click`` only; a head that never saw a label predicts noise,
+        and fusing it would rank by that noise.
+        """
+        cfg = self.config
+        assert isinstance(cfg, DeepRankerConfig)
+        dropped = sorted(self.unlabelled & set(cfg.fusion))
+        if dropped:
+            log.warning("%s: the log labels no %s; fused without them", self.name, dropped)
+        kept = {o: w for o, w in cfg.fusion.items() if o not in self.unlabelled}
+        return Fusion.for_objectives(kept, cfg.objectives)
 
     def is_trained(self) -> bool:
         return self.model is not None
@@ -179,6 +195,7 @@ class DeepRanker(Component):
             "schema": self.model.schema.to_dict(),
             "model": self.model.config.model_dump(mode="json"),
             "features": self.features.to_dict(),
+            "unlabelled": sorted(self.unlabelled),
             "metrics": self.metrics,
         }
         (folder / STATE_FILE).write_text(json.dumps(state))
@@ -202,6 +219,8 @@ class DeepRanker(Component):
         self.entities = Entities.load(folder)
         self.entities.catalog = catalog
         self.metrics = state.get("metrics", {})
+        self.unlabelled = set(state.get("unlabelled", []))
+        self.fusion = self._fusion()
 
     # -- serving ---------------------------------------------------------------------------
 

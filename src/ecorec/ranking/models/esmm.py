@@ -1,6 +1,7 @@
 """ESMM (Ma et al., SIGIR 2018): conversion modelled over the entire impression space.
 
-Diagram: shared embeddings feed a CTR tower and a CVR tower; the model outputs pCTR (``click``)
+Diagram: shared embeddings feed a CTR tower and a CVR tower (each an MLP plus a first-order
+weight per id, as Wide&Deep's wide part); the model outputs pCTR (``click``)
 and pCTCVR = pCTR x pCVR (``convert``), both supervised on every impression. CVR itself is
 never fitted on clicked rows only, which is what biases a CVR model by sample selection and
 starves it of data.
@@ -53,7 +54,9 @@ class ESMM(RankingModel):
         if "convert" in schema.objectives and "click" not in schema.objectives:
             raise ValueError("ESMM predicts convert as pCTR x pCVR: add 'click' to the objectives")
         c = self.config
-        self.embedding = SchemaEmbedding(schema, c.embedding_dim)
+        # each tower also gets a first-order (wide) weight per id: a conversion rate that is a
+        # property of the ad is then memorised directly, not rebuilt by the MLP from vectors
+        self.embedding = SchemaEmbedding(schema, c.embedding_dim, linear=len(schema.objectives))
         width = self.embedding.n_fields * c.embedding_dim + len(schema.of_kind(FieldKind.DENSE))
         #: one tower per objective; the ``convert`` tower predicts CVR (conversion given click).
         self.towers = nn.ModuleDict(
@@ -62,8 +65,13 @@ class ESMM(RankingModel):
 
     def tower_logits(self, batch: Batch) -> dict[str, torch.Tensor]:
         """Each tower's own logit (``convert``: the CVR tower, before the product)."""
-        x = self.embedding(batch).flat()
-        return {objective: tower(x) for objective, tower in self.towers.items()}
+        x = self.embedding(batch)
+        flat, linear = x.flat(), x.linear
+        assert linear is not None
+        return {
+            objective: tower(flat) + linear[:, k]
+            for k, (objective, tower) in enumerate(self.towers.items())
+        }
 
     def forward(self, batch: Batch) -> dict[str, torch.Tensor]:
         logits = self.tower_logits(batch)

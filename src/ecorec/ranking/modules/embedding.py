@@ -113,6 +113,7 @@ class SchemaEmbedding(nn.Module):
         if attend is not None:
             base += [self.base_of(attend)] * schema[attend].max_len
         self.register_buffer("base", torch.tensor(base, dtype=torch.long), persistent=False)
+        self._bases_cache: dict[tuple[str, ...], torch.Tensor] = {}
         bag_width = sum(schema[n].max_len for n in self.bags)
         self._fixed = len(self.sparse) + bag_width
         self.table = nn.Embedding(rows, dim + linear, padding_idx=0)
@@ -150,6 +151,41 @@ class SchemaEmbedding(nn.Module):
         vectors: torch.Tensor = self.table(rows)
         return vectors[..., : self.dim]
 
+    def _shared_bags(self, batch: Batch, size: int) -> tuple[str, ...]:
+        """The behaviour sequences pooled as bags whose every row equals the first."""
+        return tuple(
+            n
+            for n in self.bags
+            if self._schema[n].kind is FieldKind.SEQUENCE and _same_rows(batch[n].view(size, -1))
+        )
+
+    def _base_without(self, shared: tuple[str, ...]) -> torch.Tensor:
+        """The row offsets of the id columns left once the ``shared`` bags are taken out."""
+        found = self._bases_cache.get(shared)
+        if found is None or found.device != self.base.device:
+            keep = torch.ones(len(self.base), dtype=torch.bool, device=self.base.device)
+            start = len(self.sparse)
+            for n in self.bags:
+                width = self._schema[n].max_len
+                if n in shared:
+                    keep[start : start + width] = False
+                start += width
+            found = self._bases_cache[shared] = self.base[keep]
+        return found
+
+    def _pool(
+        self, vectors: torch.Tensor, ids: torch.Tensor, names: list[str]
+    ) -> list[torch.Tensor]:
+        """Mean of each bag's real (non-PAD) vectors (bags side by side in ``vectors``/``ids``)."""
+        widths = [self._schema[n].max_len for n in names]
+        out = []
+        for bag, bag_ids in zip(
+            torch.split(vectors, widths, 1), torch.split(ids, widths, 1), strict=True
+        ):
+            count = (bag_ids > 0).sum(1, keepdim=True).to(bag.dtype).clamp(min=1.0)
+            out.append(bag.sum(1) / count)
+        return out
+
     def forward(self, batch: Batch, share_history: bool = False) -> Embedded:
         """Embed a batch (see :class:`Embedded`).
 
@@ -162,7 +198,10 @@ class SchemaEmbedding(nn.Module):
 
         """
         size = batch[self.names[0] if self.names else str(self.attend)].shape[0]
-        columns = [batch[n].view(size, -1) for n in self.names]
+        # one user's request scored against many candidates: their behaviour bags are the
+        # same on every row, so each is pooled once and broadcast (inference only)
+        shared = self._shared_bags(batch, size) if not self.training and size > 1 else ()
+        columns = [batch[n].view(size, -1) for n in self.names if n not in shared]
         history = None
         if self.attend is not None:
             history = batch[self.attend]
@@ -174,25 +213,28 @@ class SchemaEmbedding(nn.Module):
             if len(history) == size:
                 columns.append(history)
         ids = torch.cat(columns, 1) if len(columns) > 1 else columns[0]
-        rows = torch.where(ids > 0, ids + self.base[: ids.shape[1]], 0)
+        base = self._base_without(shared) if shared else self.base
+        rows = torch.where(ids > 0, ids + base[: ids.shape[1]], 0)
         vectors = self.table(rows)
         # split (not slicing) keeps the backward one concatenation instead of a zero-filled
         # full-size gradient per slice, which measured 15% of a DeepFM step
         n_sparse = len(self.sparse)
+        fixed = self._fixed - sum(self._schema[n].max_len for n in shared)
         sparse, bags, history_vectors = vectors.split(
-            [n_sparse, self._fixed - n_sparse, ids.shape[1] - self._fixed], 1
+            [n_sparse, fixed - n_sparse, ids.shape[1] - fixed], 1
         )
         if history is not None and len(history) != size:  # shared: looked up once
-            base = self.base_of(str(self.attend))
-            history_vectors = self.table(torch.where(history > 0, history + base, 0))
+            base_of = self.base_of(str(self.attend))
+            history_vectors = self.table(torch.where(history > 0, history + base_of, 0))
         fields = sparse
         if self.bags:
-            bag_ids = ids[:, n_sparse : self._fixed]
-            widths = [self._schema[n].max_len for n in self.bags]
-            sums = torch.stack([bag.sum(1) for bag in torch.split(bags, widths, 1)], 1)
-            counts = torch.stack([(b > 0).sum(1) for b in torch.split(bag_ids, widths, 1)], 1)
-            counts = counts.to(sums.dtype)
-            fields = torch.cat([fields, sums / counts.clamp(min=1.0).unsqueeze(-1)], 1)
+            own = [n for n in self.bags if n not in shared]
+            pooled = dict(zip(own, self._pool(bags, ids[:, n_sparse:fixed], own), strict=True))
+            for n in shared:
+                one = batch[n][:1]
+                vectors_one = self.table(torch.where(one > 0, one + self.base_of(n), 0))
+                pooled[n] = self._pool(vectors_one, one, [n])[0].expand(size, -1)
+            fields = torch.cat([fields, torch.stack([pooled[n] for n in self.bags], 1)], 1)
         out = Embedded(fields=fields)
         if self.n_linear:
             out.fields, linear = fields.split([self.dim, self.n_linear], -1)
