@@ -94,8 +94,7 @@ class PlatformSplit:
             "rows": {name: len(t) for name, t in parts.items()},
             "positive_rate": {
                 objective: {
-                    name: _known_mean(t.labels[objective].numpy())
-                    for name, t in parts.items()
+                    name: _known_mean(t.labels[objective].numpy()) for name, t in parts.items()
                 }
                 for objective in self.schema.objectives
             },

@@ -1,0 +1,194 @@
+"""Rule-based break-up: no long runs of one category, creator or topic in a slate.
+
+The oldest diversity tool in feeds, and still the one editors ask for by name: "never three
+cooking videos in a row", "never the same creator twice within four slots". Rules are hard
+constraints applied greedily: each position takes the best remaining candidate that breaks no
+rule; when every remaining candidate breaks one, the best remaining is taken anyway (nothing is
+dropped, a slate is never cut short by its own rules).
+
+Attributes are sets: ``category`` and ``creator`` have one value, ``topic`` one per tag, and a
+run of a topic is consecutive items that all carry that tag. An item without metadata has no
+values and breaks no rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, NonNegativeInt, PositiveInt
+
+from ecorec.core.component import Component, ComponentConfig
+from ecorec.core.contracts import Candidate, Request
+from ecorec.core.entities import Item
+from ecorec.core.profile import Profile
+from ecorec.data.protocols import Catalog
+from ecorec.features.entities import Entities
+from ecorec.rerank.similarity import ItemSimilarity
+
+Attribute = Literal["category", "creator", "topic"]
+ATTRIBUTES: tuple[Attribute, ...] = ("category", "creator", "topic")
+
+
+class RuleSet(ComponentConfig):
+    """One scene's rules.
+
+    Args:
+        max_run: attribute -> most consecutive items sharing a value of it.
+        creator_gap: fewest other items between two items of one creator (0: no rule).
+        window: positions the rules apply to; later ones keep their ranked order.
+
+    """
+
+    max_run: dict[Attribute, PositiveInt] = Field(default_factory=dict)
+    creator_gap: NonNegativeInt = 0
+    window: PositiveInt = 50
+
+
+class SceneRules(ComponentConfig):
+    """A scene's overrides: fields given replace the defaults, ``max_run`` keys merge."""
+
+    max_run: dict[Attribute, PositiveInt] | None = None
+    creator_gap: NonNegativeInt | None = None
+    window: PositiveInt | None = None
+
+
+class RulesConfig(RuleSet):
+    """Parameters of :class:`RuleBreakup`: default rules plus per-scene overrides.
+
+    ``scenes = {detail = {max_run = {category = 1}}}`` tightens the category rule on detail
+    pages and keeps the other defaults.
+    """
+
+    scenes: dict[str, SceneRules] = Field(default_factory=dict)
+
+    def for_scene(self, scene: str) -> RuleSet:
+        """The rules that apply in ``scene``."""
+        base = RuleSet(max_run=self.max_run, creator_gap=self.creator_gap, window=self.window)
+        override = self.scenes.get(scene)
+        if override is None:
+            return base
+        return RuleSet(
+            max_run={**base.max_run, **(override.max_run or {})},
+            creator_gap=base.creator_gap if override.creator_gap is None else override.creator_gap,
+            window=override.window or base.window,
+        )
+
+
+Values = dict[Attribute, frozenset[str]]
+
+
+def item_values(item: Item | None) -> Values:
+    """The rule attributes of ``item`` (all empty when unknown)."""
+    if item is None:
+        return {a: frozenset() for a in ATTRIBUTES}
+    return {
+        "category": frozenset([item.category] if item.category else []),
+        "creator": frozenset([item.creator_id] if item.creator_id else []),
+        "topic": frozenset(t for t in item.tags if t),
+    }
+
+
+def broken_rules(placed: Sequence[Values], values: Values, rules: RuleSet) -> list[str]:
+    """The rules ``values`` would break if placed after ``placed`` (empty: it fits)."""
+    broken: list[str] = []
+    for attribute, limit in rules.max_run.items():
+        mine = values[attribute]
+        if mine and len(placed) >= limit:
+            run = placed[-limit:]
+            if any(all(v in p[attribute] for p in run) for v in mine):
+                broken.append(attribute)
+    gap = rules.creator_gap
+    creator = values["creator"]
+    if gap and creator and any(creator & p["creator"] for p in placed[-gap:]):
+        broken.append("creator_gap")
+    return broken
+
+
+def break_up(values: Sequence[Values], rules: RuleSet) -> tuple[list[int], dict[int, list[str]]]:
+    """Greedy order of ``values`` (indices, best first) under ``rules``.
+
+    Returns:
+        The new order, and for each candidate promoted over better ones the rules those broke.
+
+    """
+    remaining = list(range(len(values)))
+    order: list[int] = []
+    placed: list[Values] = []
+    promoted: dict[int, list[str]] = {}
+    for _ in range(min(rules.window, len(values))):
+        skipped: list[str] = []
+        pick = 0
+        for slot, index in enumerate(remaining):
+            broken = broken_rules(placed, values[index], rules)
+            if not broken:
+                pick = slot
+                break
+            skipped.extend(b for b in broken if b not in skipped)
+        else:
+            pick = 0  # every one breaks a rule: the best remaining, never a shorter slate
+            skipped = []
+        index = remaining.pop(pick)
+        if pick:
+            promoted[index] = skipped
+        order.append(index)
+        placed.append(values[index])
+    return order + remaining, promoted
+
+
+class RuleBreakup(Component):
+    """Re-orders a ranked list so no run of a category, creator or topic exceeds its cap.
+
+    A candidate placed ahead of better-ranked ones gets the reason
+    ``rerank:rules(<rules those broke>)``. Scores are left as ranked.
+
+    Args:
+        config: a :class:`RulesConfig` or its dict.
+        entities: item metadata (tests); otherwise from :meth:`attach`.
+
+    Example:
+        >>> items = [Item("a", category="x"), Item("b", category="x"), Item("c", category="y")]
+        >>> rules = RuleBreakup({"max_run": {"category": 1}}, entities=Entities.of(items=items))
+        >>> ranked = [Candidate(i, 1.0, "popular") for i in "abc"]
+        >>> [c.item_id for c in rules(Request("u"), Profile("u"), ranked)]
+        ['a', 'c', 'b']
+
+    """
+
+    name: ClassVar[str] = "rules"
+    Config: ClassVar[type[ComponentConfig]] = RulesConfig
+    config: RulesConfig
+
+    def __init__(
+        self,
+        config: RulesConfig | Mapping[str, Any] | None = None,
+        entities: Entities | None = None,
+    ) -> None:
+        super().__init__(dict(config) if isinstance(config, Mapping) else config)
+        self.metadata = ItemSimilarity(entities)
+        self._values: dict[str, Values] = {}
+
+    def attach(self, catalog: Catalog) -> None:
+        """Read item metadata from ``catalog`` at request time."""
+        self.metadata.attach(catalog)
+
+    def values(self, item_ids: Sequence[str]) -> list[Values]:
+        """The rule attributes of each id; known items are cached, unknown ones re-read."""
+        missing = [i for i in item_ids if i not in self._values]
+        if missing:
+            for item_id, item in zip(missing, self.metadata.items(missing), strict=True):
+                if item is not None:
+                    self._values[item_id] = item_values(item)
+        unknown = item_values(None)
+        return [self._values.get(i, unknown) for i in item_ids]
+
+    def __call__(
+        self, request: Request, profile: Profile, ranked: list[Candidate]
+    ) -> list[Candidate]:
+        rules = self.config.for_scene(request.scene)
+        if len(ranked) < 2 or not (rules.max_run or rules.creator_gap):
+            return list(ranked)
+        order, promoted = break_up(self.values([c.item_id for c in ranked]), rules)
+        for index, broken in promoted.items():
+            ranked[index].reasons.append(f"rerank:rules({','.join(broken)})")
+        return [ranked[k] for k in order]

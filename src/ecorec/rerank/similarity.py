@@ -1,0 +1,159 @@
+"""Item feature vectors and cosine similarity for the diversity re-rankers.
+
+MMR and DPP both need "how alike are these two candidates". Without a trained embedding the
+catalog's own labels answer it: an item is a multi-hot vector over its category and its tags,
+L2-normalised, so two items of the same category with the same tags have similarity 1 and items
+sharing nothing have 0. A caller may pass embeddings (item id -> vector) instead; then only
+those vectors are compared, since a category vector and an embedding live in different spaces.
+
+An item without metadata (unknown id, or no embedding when embeddings are given) has a zero
+vector: it is similar to nothing, and to itself with similarity 1, so the similarity matrix
+keeps a unit diagonal and stays positive semi-definite (a Gram matrix plus a diagonal).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from ecorec.core.entities import Item
+from ecorec.data.protocols import Catalog
+from ecorec.features.entities import Entities
+
+#: Feature keys of one item: ("c", category) and ("t", tag) pairs, so a tag named like a
+#: category is a different feature (the main category weighs more than a side label).
+Keys = tuple[tuple[str, str], ...]
+
+
+def item_keys(item: Item | None) -> Keys:
+    """The multi-hot features of ``item``: its category and its distinct tags."""
+    if item is None:
+        return ()
+    keys: list[tuple[str, str]] = []
+    if item.category:
+        keys.append(("c", item.category))
+    keys.extend(("t", tag) for tag in dict.fromkeys(item.tags) if tag)
+    return tuple(keys)
+
+
+class ItemSimilarity:
+    """Cosine similarity between candidates, from catalog labels or given embeddings.
+
+    Features of known items are cached by id (labels do not change within a serving process's
+    life often enough to matter); unknown ids are looked up again on every call, in one batched
+    catalog read, so an item published after start-up is seen once the catalog has it.
+
+    Args:
+        entities: item metadata (``Entities.of(items=...)`` in tests); ``None`` until
+            :meth:`attach` gives a catalog.
+        embeddings: item id -> vector; when given, similarity is the cosine of these vectors
+            and the labels are not read.
+
+    Example:
+        >>> from ecorec.core.entities import Item
+        >>> items = [Item("a", category="x"), Item("b", category="x")]
+        >>> sim = ItemSimilarity(Entities.of(items=items))
+        >>> sim.matrix(["a", "b", "zz"]).round(2).tolist()
+        [[1.0, 1.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
+
+    """
+
+    def __init__(
+        self,
+        entities: Entities | None = None,
+        embeddings: Mapping[str, Sequence[float] | np.ndarray] | None = None,
+    ) -> None:
+        self.entities = entities
+        self.embeddings = (
+            None
+            if embeddings is None
+            else {k: np.asarray(v, dtype=np.float64) for k, v in embeddings.items()}
+        )
+        self._keys: dict[str, Keys] = {}
+
+    def attach(self, catalog: Catalog) -> None:
+        """Read item metadata from ``catalog`` (what ``build_pipeline`` calls)."""
+        if self.entities is None:
+            self.entities = Entities.from_catalog(catalog)
+        else:
+            self.entities.catalog = catalog
+
+    def keys(self, item_ids: Sequence[str]) -> list[Keys]:
+        """The features of each id (``()`` for an unknown one)."""
+        missing = [i for i in item_ids if i not in self._keys]
+        if missing and self.entities is not None:
+            self.entities.prefetch_items(missing)
+            for item_id in missing:
+                item = self.entities.items.get(item_id)
+                if item is not None:
+                    self._keys[item_id] = item_keys(item)
+        return [self._keys.get(i, ()) for i in item_ids]
+
+    def items(self, item_ids: Sequence[str]) -> list[Item | None]:
+        """The catalog item of each id (``None`` when unknown), in one batched read."""
+        if self.entities is None:
+            return [None] * len(item_ids)
+        self.entities.prefetch_items(item_ids)
+        return [self.entities.items.get(i) for i in item_ids]
+
+    def vectors(self, item_ids: Sequence[str]) -> np.ndarray:
+        """One L2-normalised row per id (zeros for an item without features)."""
+        if self.embeddings is not None:
+            return _embedding_rows(item_ids, self.embeddings)
+        keys = self.keys(item_ids)
+        columns: dict[tuple[str, str], int] = {}
+        rows: list[int] = []
+        cols: list[int] = []
+        for row, item_keys_ in enumerate(keys):
+            for key in item_keys_:
+                rows.append(row)
+                cols.append(columns.setdefault(key, len(columns)))
+        out = np.zeros((len(item_ids), max(len(columns), 1)))
+        out[rows, cols] = 1.0
+        return _normalise(out)
+
+    def matrix(self, item_ids: Sequence[str]) -> np.ndarray:
+        """Cosine similarity of every pair of ``item_ids``, with a unit diagonal."""
+        return similarity_matrix(self.vectors(item_ids))
+
+
+def similarity_matrix(vectors: np.ndarray) -> np.ndarray:
+    """``V V^T`` of L2-normalised rows, with the diagonal set to 1 (a zero row is unknown)."""
+    sim: np.ndarray = vectors @ vectors.T
+    np.fill_diagonal(sim, 1.0)
+    return sim
+
+
+def intra_list_diversity(vectors: np.ndarray) -> float:
+    """1 - mean pairwise cosine similarity of a list (0 for fewer than two items)."""
+    n = len(vectors)
+    if n < 2:
+        return 0.0
+    sim = vectors @ vectors.T
+    off_diagonal = (sim.sum() - np.trace(sim)) / (n * (n - 1))
+    return float(1.0 - off_diagonal)
+
+
+def relevance(scores: np.ndarray) -> np.ndarray:
+    """Scores scaled to [0, 1] (all zeros when they are all equal or not all finite)."""
+    low, high = float(np.min(scores)), float(np.max(scores))
+    if not np.isfinite(low) or not np.isfinite(high) or high <= low:
+        return np.zeros_like(scores, dtype=np.float64)
+    return (scores - low) / (high - low)
+
+
+def _normalise(rows: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    out: np.ndarray = np.divide(rows, norms, out=np.zeros_like(rows), where=norms > 0)
+    return out
+
+
+def _embedding_rows(item_ids: Sequence[str], embeddings: Mapping[str, np.ndarray]) -> np.ndarray:
+    dim = len(next(iter(embeddings.values()))) if embeddings else 1
+    out = np.zeros((len(item_ids), dim))
+    for row, item_id in enumerate(item_ids):
+        vector = embeddings.get(item_id)
+        if vector is not None:
+            out[row] = vector
+    return _normalise(out)
