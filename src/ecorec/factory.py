@@ -83,6 +83,11 @@ RERANKERS = ComponentRegistry(
         "rules": "ecorec.rerank.rules:RuleBreakup",
         "mmr": "ecorec.rerank.mmr:MMRReranker",
         "dpp": "ecorec.rerank.dpp:DPPReranker",
+        "explore": "ecorec.rerank.explore:ExploreSlots",
+        "creator_traffic": "ecorec.rerank.creator:CreatorTraffic",
+        "fairness": "ecorec.rerank.fairness:ExposureFairness",
+        "curated": "ecorec.rerank.curated:CuratedInjection",
+        "ads": "ecorec.ads.reranker:AdsReranker",
     }
 )
 
