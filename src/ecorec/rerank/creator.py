@@ -1,0 +1,215 @@
+"""Creator traffic: a boost by creator stage and content quality, a novice floor, a head cap.
+
+A platform that only ranks by predicted engagement feeds the creators who already have an
+audience: their items have the history the models learn from. Three levers push back, in this
+order:
+
+1. **Boost.** Each candidate's score gains ``spread * (stage_boost[stage] + quality_boost *
+   quality)``, ``spread`` being the max - min of the list's scores, so the values in config
+   are shares of the score range whatever the ranker's scale. Quality is the item's, else its
+   creator's. A novice only gets its stage boost when its quality reaches ``min_quality``:
+   the support is for good new work, not for any new work. The list is then re-sorted by the
+   boosted score (stable), unless ``sort = false``, which keeps the incoming order (after a
+   diversity stage) and leaves the boost in the scores only.
+2. **Novice floor** (the cold-start traffic package). At least ``ceil(novice_share * n)`` of
+   the first ``n`` slots go to novice creators at or above ``min_quality``: when fewer made
+   it, the best-placed ones below ``n`` take the places of the lowest-placed others.
+3. **Head cap.** At most ``floor(head_cap * n)`` of the first ``n`` slots hold head creators:
+   the lowest-placed excess ones make way for the best-placed non-head candidates below ``n``
+   (when there are none, the slate keeps them: a slate is never cut short).
+
+Items promoted by the floor carry ``rerank:creator(novice_boost)`` (as does every boosted
+novice item), those promoted by the cap ``rerank:creator(head_cap)``. Items without catalog
+metadata are neither novice nor head and get no boost.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+from pydantic import Field
+
+from ecorec.core.component import Component, ComponentConfig
+from ecorec.core.contracts import Candidate, Request
+from ecorec.core.entities import Creator, CreatorStage, Item
+from ecorec.core.profile import Profile
+from ecorec.data.protocols import Catalog
+from ecorec.features.entities import Entities
+
+NOVICE_BOOST = "rerank:creator(novice_boost)"
+HEAD_CAP = "rerank:creator(head_cap)"
+
+
+class CreatorLookup:
+    """Item and creator rows of candidates, from given entities or the attached catalog.
+
+    Args:
+        entities: the tables (tests); ``None`` until :meth:`attach` gives a catalog.
+
+    """
+
+    def __init__(self, entities: Entities | None = None) -> None:
+        self.entities = entities
+
+    def attach(self, catalog: Catalog) -> None:
+        """Read items and creators from ``catalog`` (misses are looked up per request)."""
+        if self.entities is None:
+            self.entities = Entities.from_catalog(catalog)
+        else:
+            self.entities.catalog = catalog
+
+    def rows(self, item_ids: Sequence[str]) -> list[tuple[Item | None, Creator | None]]:
+        """``(item, creator)`` of each id; ``None`` where the catalog does not know it."""
+        if self.entities is None:
+            return [(None, None)] * len(item_ids)
+        self.entities.prefetch_items(item_ids)
+        out: list[tuple[Item | None, Creator | None]] = []
+        for item_id in item_ids:
+            item = self.entities.item(item_id)
+            creator = self.entities.creator(item.creator_id) if item and item.creator_id else None
+            out.append((item, creator))
+        return out
+
+
+def content_quality(item: Item | None, creator: Creator | None) -> float | None:
+    """The item's quality, else its creator's, else ``None``."""
+    if item is not None and item.quality is not None:
+        return float(item.quality)
+    if creator is not None and creator.quality is not None:
+        return float(creator.quality)
+    return None
+
+
+class CreatorTrafficConfig(ComponentConfig):
+    """Parameters of :class:`CreatorTraffic`.
+
+    Args:
+        stage_boost: creator stage -> boost, a share of the list's score range.
+        quality_boost: weight of content quality (0-1) in the boost, same unit.
+        min_quality: the quality a novice item needs for its boost and the floor.
+        novice_share: least share of the first ``n`` slots for qualifying novice items.
+        head_cap: most share of the first ``n`` slots for head creators (1: no cap).
+        sort: re-sort by the boosted score; ``false`` keeps the incoming order.
+
+    """
+
+    stage_boost: dict[CreatorStage, float] = Field(
+        default_factory=lambda: {CreatorStage.NOVICE: 0.1}
+    )
+    quality_boost: float = 0.0
+    min_quality: float = 0.5
+    novice_share: float = Field(0.1, ge=0.0, le=1.0)
+    head_cap: float = Field(1.0, ge=0.0, le=1.0)
+    sort: bool = True
+
+
+class CreatorTraffic(Component):
+    """Boosts novice and good content, guarantees novices slots, caps head creators.
+
+    Args:
+        config: a :class:`CreatorTrafficConfig` or its dict.
+        entities: item and creator metadata (tests); otherwise from :meth:`attach`.
+
+    Example:
+        >>> from ecorec.core.entities import Creator, CreatorStage, Item
+        >>> items = [Item("h1", "h", quality=0.9), Item("h2", "h", quality=0.9),
+        ...          Item("n1", "n", quality=0.8)]
+        >>> creators = [Creator("h", CreatorStage.HEAD), Creator("n", CreatorStage.NOVICE)]
+        >>> traffic = CreatorTraffic({"novice_share": 0.5, "stage_boost": {}},
+        ...                          entities=Entities.of(items=items, creators=creators))
+        >>> ranked = [Candidate(i, s, "popular") for i, s in [("h1", 3), ("h2", 2), ("n1", 1)]]
+        >>> [c.item_id for c in traffic(Request("u", n=2), Profile("u"), ranked)]
+        ['h1', 'n1', 'h2']
+
+    """
+
+    name: ClassVar[str] = "creator_traffic"
+    Config: ClassVar[type[ComponentConfig]] = CreatorTrafficConfig
+    config: CreatorTrafficConfig
+
+    def __init__(
+        self,
+        config: CreatorTrafficConfig | dict[str, Any] | None = None,
+        entities: Entities | None = None,
+    ) -> None:
+        super().__init__(config)
+        self.lookup = CreatorLookup(entities)
+
+    def attach(self, catalog: Catalog) -> None:
+        """Read item and creator metadata from ``catalog`` at request time."""
+        self.lookup.attach(catalog)
+
+    def __call__(
+        self, request: Request, profile: Profile, ranked: list[Candidate]
+    ) -> list[Candidate]:
+        if not ranked:
+            return []
+        cfg = self.config
+        rows = self.lookup.rows([c.item_id for c in ranked])
+        stages = [creator.stage if creator else None for _, creator in rows]
+        quality = [content_quality(item, creator) for item, creator in rows]
+        novice = [
+            s == CreatorStage.NOVICE and q is not None and q >= cfg.min_quality
+            for s, q in zip(stages, quality, strict=True)
+        ]
+        head = [s == CreatorStage.HEAD for s in stages]
+        scores = np.array([c.score for c in ranked], dtype=np.float64)
+        finite = scores[np.isfinite(scores)]
+        spread = float(finite.max() - finite.min()) if len(finite) > 1 else 0.0
+        spread = spread or 1.0  # equal scores: the boost alone orders them
+        for k, candidate in enumerate(ranked):
+            boost = cfg.quality_boost * (quality[k] or 0.0)
+            stage = stages[k]
+            if stage is not None and (stage != CreatorStage.NOVICE or novice[k]):
+                boost += cfg.stage_boost.get(stage, 0.0)
+            if boost:
+                candidate.score = float(candidate.score + spread * boost)
+            if novice[k] and boost > 0:
+                candidate.reasons.append(NOVICE_BOOST)
+        order = list(range(len(ranked)))
+        if cfg.sort:
+            order.sort(key=lambda k: -ranked[k].score)  # stable: ties keep their order
+        m = min(request.n, len(ranked))
+        order = _floor(order, m, novice, math.ceil(cfg.novice_share * m - 1e-9), ranked)
+        order = _cap(order, m, head, math.floor(cfg.head_cap * m + 1e-9), ranked)
+        return [ranked[k] for k in order]
+
+
+def _floor(
+    order: list[int], m: int, novice: list[bool], least: int, ranked: list[Candidate]
+) -> list[int]:
+    """Bring the best-placed qualifying novices below ``m`` into the first ``m`` slots."""
+    top, tail = order[:m], order[m:]
+    needed = least - sum(novice[k] for k in top)
+    promote = [k for k in tail if novice[k]][: max(needed, 0)]
+    others = [k for k in top if not novice[k]]
+    demote = others[len(others) - len(promote) :] if promote else []
+    for k in promote:
+        if NOVICE_BOOST not in ranked[k].reasons:
+            ranked[k].reasons.append(NOVICE_BOOST)
+    return _swap(top, tail, promote, demote)
+
+
+def _cap(
+    order: list[int], m: int, head: list[bool], most: int, ranked: list[Candidate]
+) -> list[int]:
+    """Move the lowest-placed head items past ``most`` out of the first ``m`` slots."""
+    top, tail = order[:m], order[m:]
+    heads = [k for k in top if head[k]]
+    excess = len(heads) - most
+    promote = [k for k in tail if not head[k]][: max(excess, 0)]
+    demote = heads[len(heads) - len(promote) :] if promote else []
+    for k in promote:
+        ranked[k].reasons.append(HEAD_CAP)
+    return _swap(top, tail, promote, demote)
+
+
+def _swap(top: list[int], tail: list[int], promote: list[int], demote: list[int]) -> list[int]:
+    """``top`` without ``demote`` then ``promote``; then ``demote`` and the rest of ``tail``."""
+    if not promote:
+        return top + tail
+    out, down = set(demote), set(promote)
+    return [k for k in top if k not in out] + promote + demote + [k for k in tail if k not in down]
