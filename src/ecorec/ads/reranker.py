@@ -1,0 +1,383 @@
+"""AdsReranker: the last re-ranker, which puts auctioned ads into the content slate.
+
+Per request: the ad-load policy decides how many ad slots the slate has and where
+(:mod:`.load`); targeting picks the ads that may bid (:mod:`.targeting`); pacing lets each
+advertiser in with its throttle probability and only while it can pay (:mod:`.pacing`); the
+ads are scored (:mod:`.estimates`, or a trained :class:`~.estimates.AdScorer`) and a GSP
+auction with the request's dynamic floor fills the slots (:mod:`.auction`). Winners enter the
+list as ``Candidate(is_ad=True, item_id="ad:<ad_id>", channel="ads")`` with the reason
+``"sponsored"``; what each pays is kept per request for :meth:`AdsReranker.accounting_events`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+from pydantic import Field, NonNegativeInt, PositiveInt
+
+from ecorec.ads.auction import Bid, Charge, FloorConfig, GSPAuction, QualityConfig, make_bid
+from ecorec.ads.estimates import AdEstimates, AdScorer, EstimatesConfig, count_ad_events
+from ecorec.ads.load import LoadPolicy, ScenarioConfig
+from ecorec.ads.pacing import (
+    BidAdjustConfig,
+    BidAdjuster,
+    BudgetPacer,
+    PacingConfig,
+    SpendLedger,
+    impression_event,
+    utc_day,
+)
+from ecorec.ads.targeting import AdEntry, AdInventory
+from ecorec.core.component import Component, ComponentConfig, NotTrainedError
+from ecorec.core.contracts import Candidate, Request, SlateItem
+from ecorec.core.entities import Ad, Advertiser, BidType, Item, User
+from ecorec.core.events import Event
+from ecorec.core.profile import Consent, Profile
+from ecorec.data.protocols import Catalog
+from ecorec.recall.lists import request_rng
+
+
+class AdsConfig(ComponentConfig):
+    """Parameters of :class:`AdsReranker` (``[pipeline.rerank] ads = {...}``).
+
+    Args:
+        feed_max_load: most ad share of a feed slate.
+        min_gap: fewest content items between two ads.
+        first_position: the first ``first_position`` slots are content.
+        scene_max_load: ad share cap of other scenes; ``default_max_load`` for unlisted ones.
+        load_ceiling: the cap no scenario multiplier can lift the load above.
+        scenario, floor, quality, estimates, pacing, bid_adjust: see their classes.
+        one_per_advertiser: at most one ad of an advertiser per slate.
+        interest_categories: the user's top interest categories used for targeting.
+        max_pending: requests whose charges are kept for accounting (oldest dropped).
+        seed: seeds the per-request pacing draws.
+
+    """
+
+    feed_max_load: float = Field(default=0.2, ge=0.0, le=1.0)
+    min_gap: NonNegativeInt = 4
+    first_position: NonNegativeInt = 3
+    scene_max_load: dict[str, float] = Field(default_factory=lambda: {"detail": 0.1})
+    default_max_load: float = Field(default=0.1, ge=0.0, le=1.0)
+    load_ceiling: float = Field(default=0.3, ge=0.0, le=1.0)
+    scenario: ScenarioConfig = Field(default_factory=ScenarioConfig)
+    floor: FloorConfig = Field(default_factory=FloorConfig)
+    quality: QualityConfig = Field(default_factory=QualityConfig)
+    estimates: EstimatesConfig = Field(default_factory=EstimatesConfig)
+    pacing: PacingConfig = Field(default_factory=PacingConfig)
+    bid_adjust: BidAdjustConfig = Field(default_factory=BidAdjustConfig)
+    one_per_advertiser: bool = True
+    interest_categories: PositiveInt = 3
+    max_pending: PositiveInt = 10_000
+    seed: int = 0
+
+
+@dataclass
+class AdDecision:
+    """What the ads stage did for one request: the slots it filled and why it filled no more."""
+
+    positions: list[int] = field(default_factory=list)
+    charges: dict[str, Charge] = field(default_factory=dict)
+    pass_rates: dict[str, float] = field(default_factory=dict)
+    clicked: set[str] = field(default_factory=set)
+    reason: str = ""
+    load: float = 0.0
+    floor: float = 0.0
+
+
+class AdsReranker(Component):
+    """Inserts GSP auction winners into the ranked content under the ad-load caps.
+
+    Trainable: ``train`` learns the pCTR/pCVR fallback from the EventLog's ad events.
+
+    Args:
+        config: an :class:`AdsConfig` or its dict.
+        inventory: the ads (tests, benchmarks); otherwise read in :meth:`attach`.
+        estimates: trained estimates; ``scorer`` replaces them with a model's predictions.
+        users: user id -> User for the segment and scenario (otherwise from the catalog).
+        ledger: the spend ledger to share (e.g. rebuilt from the EventLog at start-up).
+
+    Example:
+        >>> ads = [Ad("a1", "x", bid=0.8, category="news", landing_quality=1.0)]
+        >>> stage = AdsReranker(inventory=AdInventory.of(ads, [Advertiser("x", daily_budget=50.0)]),
+        ...                     estimates=AdEstimates())
+        >>> content = [Candidate(f"i{k}", 1.0 - k / 10, "popular") for k in range(10)]
+        >>> [c.item_id for c in stage(Request("u", n=10, request_id="r", ts=1.0), Profile("u"),
+        ...                             content)][:5]
+        ['i0', 'i1', 'i2', 'ad:a1', 'i3']
+
+    """
+
+    name: ClassVar[str] = "ads"
+    Config: ClassVar[type[ComponentConfig]] = AdsConfig
+    config: AdsConfig
+
+    def __init__(
+        self,
+        config: AdsConfig | dict[str, Any] | None = None,
+        inventory: AdInventory | None = None,
+        estimates: AdEstimates | None = None,
+        scorer: AdScorer | None = None,
+        users: Mapping[str, User] | None = None,
+        ledger: SpendLedger | None = None,
+    ) -> None:
+        super().__init__(config)
+        cfg = self.config
+        self.inventory = inventory
+        self.estimates = estimates
+        self.scorer = scorer
+        self.catalog: Catalog | None = None
+        self.users: dict[str, User | None] = dict(users or {})
+        self.categories: dict[str, str | None] = {}
+        self.ledger = ledger if ledger is not None else SpendLedger()
+        self.pacer = BudgetPacer(cfg.pacing)
+        self.adjuster = BidAdjuster(cfg.bid_adjust)
+        self.auction = GSPAuction(cfg.one_per_advertiser)
+        self.policy = LoadPolicy(
+            cfg.feed_max_load,
+            cfg.scene_max_load,
+            cfg.default_max_load,
+            cfg.load_ceiling,
+            cfg.min_gap,
+            cfg.first_position,
+            cfg.scenario,
+        )
+        self.decisions: OrderedDict[str, AdDecision] = OrderedDict()
+        self.stats: Counter[str] = Counter()
+
+    # -- wiring and training -------------------------------------------------------------
+
+    def attach(self, catalog: Catalog) -> None:
+        """Read the ad inventory now and users/items on demand from ``catalog``."""
+        self.catalog = catalog
+        self.inventory = AdInventory.of(catalog.scan(Ad), catalog.scan(Advertiser))
+        self.stats.update({f"skipped:{k}": v for k, v in self.inventory.skipped.items()})
+
+    def train(self, data: Any, options: dict[str, Any] | None = None) -> None:
+        """Learn per-ad pCTR/pCVR from ``data.events`` (a :class:`TrainingData`)."""
+        if getattr(data, "events", None) is None:
+            raise ValueError("ad estimates are learned from the event log; none was given")
+        owners: dict[str, str] = {}
+        if getattr(data, "catalog", None) is not None:
+            owners = {ad.ad_id: ad.advertiser_id for ad in data.catalog.scan(Ad)}
+        counts = count_ad_events(data.events, getattr(data, "end", None))
+        self.estimates = AdEstimates.fit(counts, owners, self.config.estimates)
+
+    def is_trained(self) -> bool:
+        return self.estimates is not None or self.scorer is not None
+
+    def save(self, folder: Path) -> dict[str, Any]:
+        if self.estimates is None:
+            raise NotTrainedError(self)
+        return self.estimates.save(folder)
+
+    def load(self, folder: Path) -> None:
+        self.estimates = AdEstimates.load(folder, self.config.estimates)
+
+    # -- serving -------------------------------------------------------------------------
+
+    def __call__(
+        self, request: Request, profile: Profile, ranked: list[Candidate]
+    ) -> list[Candidate]:
+        if not self.is_trained():
+            raise NotTrainedError(self)
+        content = [c for c in ranked if not c.is_ad]
+        decision = self.decide(request, profile, content)
+        self.stats[decision.reason or "filled"] += 1
+        if request.request_id:
+            self.decisions[request.request_id] = decision
+            while len(self.decisions) > self.config.max_pending:
+                self.decisions.popitem(last=False)
+        winners = iter(sorted(decision.charges.values(), key=lambda c: c.slot))
+        out = list(content)
+        for position in decision.positions:
+            out.insert(position, self._candidate(next(winners), decision))
+        return out
+
+    def decide(
+        self, request: Request, profile: Profile, content: Sequence[Candidate]
+    ) -> AdDecision:
+        """Run targeting, pacing and the auction for ``request``; nothing is inserted yet."""
+        if not content:
+            return AdDecision(reason="no_content")
+        user = self._user(request.user_id)
+        segment = request.context.get("segment") or (user.segment if user else None)
+        load = self.policy.load(request.scene, segment, user, request.ts)
+        slots = len(self.policy.positions(request.n, len(content), request.n, load))
+        decision = AdDecision(load=load, floor=self.config.floor.floor(segment, request.scene))
+        if slots == 0:
+            decision.reason = "no_ad_slots"
+            return decision
+        entries = self._targeted(request, profile, content, segment)
+        bids = self._paced_bids(request, profile, entries, decision)
+        if not bids:
+            decision.reason = "no_eligible_ads" if not entries else "budget_paced"
+            return decision
+        charges = self.auction.run(bids, slots, decision.floor)
+        if not charges:
+            decision.reason = "below_floor"
+            return decision
+        decision.positions = self.policy.positions(request.n, len(content), len(charges), load)
+        day = utc_day(request.ts)
+        for charge in charges[: len(decision.positions)]:
+            decision.charges[charge.bid.ad_id] = charge
+            if charge.bid.billing == "impression":
+                self._bill(charge.bid.advertiser_id, day, Decimal(str(charge.max_cost)))
+        if len(decision.charges) < slots:
+            decision.reason = "partly_filled"
+        return decision
+
+    def _targeted(
+        self, request: Request, profile: Profile, content: Sequence[Candidate], segment: str | None
+    ) -> list[AdEntry]:
+        if self.inventory is None:
+            return []
+        categories: list[str] = []
+        if profile.allows(Consent.ADS_PERSONALIZATION):
+            top = sorted(profile.interests.items(), key=lambda kv: (-kv[1], kv[0]))
+            categories += [c for c, _ in top[: self.config.interest_categories]]
+        else:
+            segment = None  # no personal targeting without consent: contextual ads only
+        categories += [c for c in self._categories(content[: request.n]) if c is not None]
+        return self.inventory.candidates(request.scene, segment, categories)
+
+    def _paced_bids(
+        self, request: Request, profile: Profile, entries: list[AdEntry], decision: AdDecision
+    ) -> list[Bid]:
+        if not entries:
+            return []
+        day = utc_day(request.ts)
+        budgets = {e.advertiser_id: e.daily_budget for e in entries}
+        advertisers = sorted(budgets)
+        draws = request_rng(self.config.seed, request.user_id, request.request_id).random(
+            len(advertisers)
+        )
+        for advertiser, u in zip(advertisers, draws, strict=True):
+            budget = budgets[advertiser]
+            spent = float(self.ledger.spend(advertiser, day))
+            rate = self.pacer.pass_rate(spent, budget, request.ts)
+            if u < rate:
+                decision.pass_rates[advertiser] = rate
+        entries = [e for e in entries if e.advertiser_id in decision.pass_rates]
+        pctr, pcvr = self._rates(request, profile, entries)
+        left = {a: float(self.ledger.remaining(a, day, budgets[a])) for a in decision.pass_rates}
+        bids = []
+        for entry, ctr, cvr in zip(entries, pctr.tolist(), pcvr.tolist(), strict=True):
+            ad = entry.ad
+            bid = make_bid(
+                ad.ad_id,
+                entry.advertiser_id,
+                ad.bid_type,
+                entry.amount,
+                ctr,
+                cvr,
+                self.config.quality.score(ad.landing_quality),
+                self.adjuster.adjustment(entry.advertiser_id),
+            )
+            worst = bid.bid if bid.billing == "click" else bid.bid / 1000.0
+            if left[entry.advertiser_id] >= worst:  # it can pay even the worst case
+                bids.append(bid)
+        return bids
+
+    def _rates(
+        self, request: Request, profile: Profile, entries: list[AdEntry]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        if self.scorer is not None:
+            return self.scorer.predict(request, profile, [e.ad.ad_id for e in entries])
+        assert self.estimates is not None
+        rates = [self.estimates.rates(e.ad.ad_id, e.advertiser_id) for e in entries]
+        array = np.asarray(rates, dtype=np.float64).reshape(len(entries), 2)
+        return array[:, 0], array[:, 1]
+
+    def _candidate(self, charge: Charge, decision: AdDecision) -> Candidate:
+        bid = charge.bid
+        return Candidate(
+            item_id=f"ad:{bid.ad_id}",
+            score=bid.ecpm,
+            channel="ads",
+            predictions={"click": bid.pctr, "convert": bid.pctr * bid.pcvr},
+            reasons=["sponsored", f"ads:{bid.bid_type.value}"],
+            is_ad=True,
+            ad_id=bid.ad_id,
+            # the auction is deterministic; the pacing throttle is the only draw
+            propensity=decision.pass_rates.get(bid.advertiser_id, 1.0),
+        )
+
+    # -- lookups -------------------------------------------------------------------------
+
+    def _user(self, user_id: str) -> User | None:
+        if user_id not in self.users:
+            found = self.catalog.get(User, [user_id]) if self.catalog is not None else {}
+            self.users[user_id] = found.get(user_id)
+        return self.users[user_id]
+
+    def _categories(self, content: Sequence[Candidate]) -> list[str | None]:
+        missing = [c.item_id for c in content if c.item_id not in self.categories]
+        if missing:
+            found = self.catalog.get(Item, missing) if self.catalog is not None else {}
+            for item_id in missing:
+                item = found.get(item_id)
+                self.categories[item_id] = item.category if item is not None else None
+        return [self.categories[c.item_id] for c in content]
+
+    # -- accounting ----------------------------------------------------------------------
+
+    def charges(self, request_id: str) -> dict[str, Charge]:
+        """What each ad of ``request_id``'s slate pays (``{}`` once forgotten)."""
+        decision = self.decisions.get(request_id)
+        return dict(decision.charges) if decision is not None else {}
+
+    def decision(self, request_id: str) -> AdDecision | None:
+        """The ads stage's record of ``request_id``: slots, charges and the reason."""
+        return self.decisions.get(request_id)
+
+    def _bill(self, advertiser_id: str, day: int, amount: Decimal) -> Decimal:
+        budget = self.inventory.budget(advertiser_id) if self.inventory else 0.0
+        billed = self.ledger.charge(advertiser_id, day, amount, budget)
+        self.adjuster.observe(advertiser_id, spend=float(billed))
+        return billed
+
+    def record_click(self, request_id: str, ad_id: str, ts: float) -> Decimal:
+        """Bill a click on a click-billed ad of ``request_id`` (once); return the amount."""
+        decision = self.decisions.get(request_id)
+        charge = decision.charges.get(ad_id) if decision is not None else None
+        if decision is None or charge is None or charge.bid.billing != "click":
+            return Decimal(0)
+        if ad_id in decision.clicked:
+            return Decimal(0)
+        decision.clicked.add(ad_id)
+        return self._bill(charge.bid.advertiser_id, utc_day(ts), Decimal(str(charge.price)))
+
+    def record_conversion(self, advertiser_id: str, conversions: float = 1.0) -> None:
+        """Feed a conversion to the oCPM/oCPC controller."""
+        self.adjuster.observe(advertiser_id, conversions=conversions)
+
+    def update_bid_adjustments(self) -> dict[str, float]:
+        """One controller step for every advertiser with optimised bids."""
+        out: dict[str, float] = {}
+        for entry in self.inventory.entries if self.inventory else []:
+            if entry.ad.bid_type in (BidType.OCPM, BidType.OCPC) and entry.advertiser_id not in out:
+                out[entry.advertiser_id] = self.adjuster.update(entry.advertiser_id, entry.amount)
+        return out
+
+    def accounting_events(
+        self, request: Request, slate_items: Sequence[SlateItem], charges: Mapping[str, Charge]
+    ) -> list[Event]:
+        """Ad impression events of a served slate, for the EventLog.
+
+        ``charges`` is :meth:`charges` of the request; see
+        :func:`~ecorec.ads.pacing.impression_event` for the ``extra`` fields, among them
+        ``charged_price`` as a Decimal string.
+        """
+        events = []
+        for item in slate_items:
+            charge = charges.get(item.ad_id or "") if item.is_ad else None
+            if charge is not None:
+                events.append(impression_event(request, item.position, item.propensity, charge))
+        return events
