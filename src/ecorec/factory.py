@@ -190,7 +190,8 @@ def load_or_train(
     """Load every trainable component's active version; train the missing ones if allowed.
 
     Returns ``{name: reason}`` for components that are neither loaded nor trained (the
-    pipeline then runs without them). A model trained with other parameters than the current
+    pipeline then runs without them); a component usable before any training (``is_trained()``
+    already true, e.g. an explore bandit at its prior) runs as it is until ``ecorec train``. A model trained with other parameters than the current
     configuration still loads, with a warning to retrain.
     """
     missing: dict[str, str] = {}
@@ -198,7 +199,8 @@ def load_or_train(
         try:
             folder = stores.registry.open(component.name)
         except ModelNotFoundError:
-            pass
+            if component.is_trained():  # usable untrained, e.g. a bandit at its prior
+                continue
         else:
             component.load(folder)
             trained_with = stores.registry.manifest(component.name, folder.name)["config"]
