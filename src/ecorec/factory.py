@@ -117,6 +117,20 @@ class Components:
     def trainable(self) -> list[Any]:
         return [c for c in self.all() if isinstance(c, Trainable)]
 
+    def model_name(self, component: Component) -> str:
+        """The component's name in the model registry.
+
+        Re-rankers get a ``rerank.`` prefix: a stage may share its TOML key with a recall
+        channel (``explore``, ``curated``), and their models must not overwrite each other.
+        """
+        if any(component is r for r in self.rerankers):
+            return f"rerank.{component.name}"
+        return component.name
+
+    def models(self) -> list[tuple[str, Any]]:
+        """``(registry name, component)`` of every trainable component."""
+        return [(self.model_name(c), c) for c in self.trainable()]
+
 
 def build_components(config: EcorecConfig) -> Components:
     """Instantiate every component the configuration names, validating its parameters."""
@@ -135,18 +149,24 @@ def build_components(config: EcorecConfig) -> Components:
     )
 
 
-def train_component(component: Any, data: TrainingData, stores: Stores) -> str:
-    """Train one component, save it as a new registry version and activate it."""
+def train_component(
+    component: Any, data: TrainingData, stores: Stores, name: str | None = None
+) -> str:
+    """Train one component, save it as a new registry version and activate it.
+
+    ``name`` is its model name in the registry (default: the component's name).
+    """
+    name = name or component.name
     component.train(data)
-    with tempfile.TemporaryDirectory(prefix=f"ecorec-{component.name}-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"ecorec-{name}-") as tmp:
         metrics = component.save(Path(tmp))
         version = stores.registry.save(
-            component.name,
+            name,
             Path(tmp),
             metrics=metrics,
             config=component.config.model_dump(mode="json"),
         )
-    stores.registry.activate(component.name, version)
+    stores.registry.activate(name, version)
     return version
 
 
@@ -163,20 +183,20 @@ def train_all(
     """
     data = TrainingData(stores.events, stores.catalog)
     results: dict[str, dict[str, Any]] = {}
-    for component in components.trainable():
+    for name, component in components.models():
         if on_start is not None:
-            on_start(component.name)
+            on_start(name)
         started = time.perf_counter()
         try:
-            version = train_component(component, data, stores)
+            version = train_component(component, data, stores, name)
         except ValueError as exc:
-            log.warning("%s skipped: %s", component.name, exc)
-            results[component.name] = {"skipped": str(exc)}
+            log.warning("%s skipped: %s", name, exc)
+            results[name] = {"skipped": str(exc)}
             continue
-        results[component.name] = {
+        results[name] = {
             "version": version,
             "seconds": round(time.perf_counter() - started, 3),
-            "metrics": stores.registry.manifest(component.name, version)["metrics"],
+            "metrics": stores.registry.manifest(name, version)["metrics"],
         }
     return results
 
@@ -189,37 +209,38 @@ def load_or_train(
 ) -> dict[str, str]:
     """Load every trainable component's active version; train the missing ones if allowed.
 
-    Returns ``{name: reason}`` for components that are neither loaded nor trained (the
-    pipeline then runs without them); a component usable before any training (``is_trained()``
-    already true, e.g. an explore bandit at its prior) runs as it is until ``ecorec train``. A model trained with other parameters than the current
-    configuration still loads, with a warning to retrain.
+    Returns ``{registry name: reason}`` for components that are neither loaded nor trained
+    (the pipeline then runs without them); a component usable before any training
+    (``is_trained()`` already true, e.g. an explore bandit at its prior) runs as it is until
+    ``ecorec train``. A model trained with other parameters than the current configuration
+    still loads, with a warning to retrain.
     """
     missing: dict[str, str] = {}
-    for component in components.trainable():
+    for name, component in components.models():
         try:
-            folder = stores.registry.open(component.name)
+            folder = stores.registry.open(name)
         except ModelNotFoundError:
             if component.is_trained():  # usable untrained, e.g. a bandit at its prior
                 continue
         else:
             component.load(folder)
-            trained_with = stores.registry.manifest(component.name, folder.name)["config"]
+            trained_with = stores.registry.manifest(name, folder.name)["config"]
             if trained_with != component.config.model_dump(mode="json"):
                 log.warning(
                     "%s was trained with other parameters than configured now: run `ecorec train`",
-                    component.name,
+                    name,
                 )
             continue
         if not train_missing:
-            missing[component.name] = "no trained model (run `ecorec train`)"
+            missing[name] = "no trained model (run `ecorec train`)"
             continue
         if on_train is not None:
-            on_train(component.name)
+            on_train(name)
         try:
-            train_component(component, TrainingData(stores.events, stores.catalog), stores)
+            train_component(component, TrainingData(stores.events, stores.catalog), stores, name)
         except ValueError as exc:
-            log.warning("%s skipped: %s", component.name, exc)
-            missing[component.name] = str(exc)
+            log.warning("%s skipped: %s", name, exc)
+            missing[name] = str(exc)
     return missing
 
 
@@ -249,7 +270,7 @@ def build_pipeline(
         },
         items=ItemLookup.from_catalog(stores.catalog),
     )
-    rerankers = [r for r in components.rerankers if r.name not in missing]
+    rerankers = [r for r in components.rerankers if components.model_name(r) not in missing]
     for component in (ranker, *rerankers):
         # stages that read item metadata at request time look up what they have not seen
         # (an item published after training) in the catalog

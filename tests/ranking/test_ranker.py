@@ -33,6 +33,7 @@ def _config(tmp_path, model: str = "deepfm", **params) -> EcorecConfig:
             "storage": {"database_url": f"sqlite:///{tmp_path / 'ecorec.db'}"},
             "pipeline": {
                 "recall": {"channels": ["popular"], "quota": {"popular": 60}},
+                "rerank": {"order": []},  # the ranker's order, unchanged
                 "rank": {
                     "model": model,
                     "fusion": FUSION,

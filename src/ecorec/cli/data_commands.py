@@ -147,7 +147,7 @@ def info(db: DbOption = None, config: ConfigOption = None, as_json: JsonOption =
 def _model_names(cfg: Any) -> list[str]:
     from ecorec.factory import build_components
 
-    return [c.name for c in build_components(cfg).trainable()]
+    return [name for name, _ in build_components(cfg).models()]
 
 
 def _print_info(result: dict[str, Any]) -> None:

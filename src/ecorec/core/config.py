@@ -121,10 +121,16 @@ class RankConfig(StageSection):
         return [self.model]
 
 
+#: The default re-ranking order. Stages that re-sort by score (creator traffic, DPP) come
+#: before those that place items at chosen slots (explore, curated, ads), which a later sort
+#: would move again.
+DEFAULT_RERANK = ["creator_traffic", "dpp", "rules", "explore", "curated", "ads"]
+
+
 class RerankConfig(StageSection):
     """Re-rankers applied in ``order``."""
 
-    order: list[str] = Field(default_factory=list)
+    order: list[str] = Field(default_factory=lambda: list(DEFAULT_RERANK))
 
     def _names(self) -> list[str]:
         return self.order
