@@ -142,3 +142,17 @@ def test_pipeline_rejects_bad_n():
     pipeline = Pipeline([FixedChannel("c", ["a"])], Merge(), RecallOrderRanker())
     with pytest.raises(ValueError, match="n must be positive"):
         pipeline(Request("u", n=0))
+
+
+def test_an_empty_slate_says_why():
+    store = MemoryProfileStore()
+    nothing = Pipeline([FixedChannel("c", [])], Merge(), RecallOrderRanker(), profiles=store)
+    slate = nothing(Request("u", n=3))
+    assert slate.items == [] and "no recall channel" in slate.to_dict()["reason"]
+    broken = Pipeline([FixedChannel("b", ["x"], fail=True)], Merge(), RecallOrderRanker())
+    assert "failed: b" in broken(Request("u", n=3)).reason
+    store.apply("u", ProfileDelta(recent=[("a", 1.0)]))
+    seen = Pipeline([FixedChannel("c", ["a"])], Merge(), RecallOrderRanker(), profiles=store)
+    assert "filtered" in seen(Request("u", n=3)).reason
+    full = Pipeline([FixedChannel("c", ["z"])], Merge(), RecallOrderRanker(), profiles=store)
+    assert "reason" not in full(Request("u", n=3)).to_dict()

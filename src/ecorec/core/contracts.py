@@ -76,18 +76,25 @@ class Slate:
     """The answer to a :class:`Request`.
 
     ``degraded`` says a stage fell back (a missing model, a failing channel); ``stages`` lists
-    what each stage did, for logs and "why recommended".
+    what each stage did, for logs and "why recommended"; ``reason`` says why a slate is empty.
     """
 
     request_id: str
     items: list[SlateItem]
     degraded: bool = False
     stages: dict[str, Any] = field(default_factory=dict)
+    reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form: ``{"request_id", "items": [...], "degraded"}``."""
-        return {
+        """JSON-ready form: ``{"request_id", "items": [...], "degraded"}``.
+
+        ``reason`` is added when the slate is empty (why nothing could be recommended).
+        """
+        out: dict[str, Any] = {
             "request_id": self.request_id,
             "items": [item.to_dict() for item in self.items],
             "degraded": self.degraded,
         }
+        if self.reason is not None:
+            out["reason"] = self.reason
+        return out

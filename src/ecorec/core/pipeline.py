@@ -111,7 +111,18 @@ class Pipeline:
             ranked = reranker(request, profile, ranked)
         stages["ms"] = round((time.perf_counter() - started) * 1000, 3)
         items = [_slot(c, position) for position, c in enumerate(ranked[: request.n])]
-        return Slate(request_id, items, degraded=bool(stages["failed"]), stages=stages)
+        reason = None if items else _empty_reason(stages)
+        return Slate(request_id, items, bool(stages["failed"]), stages, reason)
+
+
+def _empty_reason(stages: dict[str, Any]) -> str:
+    """Why a slate came back empty, from what the stages recorded."""
+    if not any(stages["recall"].values()):
+        failed = f"; failed: {', '.join(stages['failed'])}" if stages["failed"] else ""
+        return f"no recall channel proposed an item{failed}"
+    if not stages["merged"]:
+        return "every proposed item was filtered (seen, not interested, blocked or deleted)"
+    return "the re-rankers kept no candidate"
 
 
 def _slot(candidate: Candidate, position: int) -> SlateItem:
