@@ -33,7 +33,8 @@ import numpy as np
 import pyarrow as pa
 import torch
 
-from ecorec.core.entities import Ad, Item, User
+from ecorec.ads.esmm_scorer import ad_as_item
+from ecorec.core.entities import Ad, User
 from ecorec.data.synthetic import PlatformSpec
 from ecorec.data.synthetic.history import iter_event_tables
 from ecorec.data.synthetic.population import iter_entities
@@ -60,16 +61,7 @@ def platform_data(spec: PlatformSpec) -> tuple[pa.Table, Entities]:
     for block in iter_entities(spec):
         users.extend(e for e in block if isinstance(e, User))
         ads.extend(e for e in block if isinstance(e, Ad))
-    as_items = [
-        Item(
-            a.ad_id,
-            creator_id=a.advertiser_id,
-            category=a.category,
-            tags=(str(a.bid_type),),
-            quality=a.landing_quality,
-        )
-        for a in ads
-    ]
+    as_items = [ad_as_item(a) for a in ads]
     events = pa.concat_tables(iter_event_tables(spec))
     return events, Entities.of(users, as_items)
 

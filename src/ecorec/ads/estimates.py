@@ -13,9 +13,9 @@ as impressions accrue; the posterior mean is the calibrated estimate of a Beta-B
 
 Hook for a trained model: anything with ``predict(request, profile, ad_ids) -> (pctr, pcvr)``
 (:class:`AdScorer`) replaces this fallback in :class:`~ecorec.ads.reranker.AdsReranker` (pass
-``scorer=``). An ESMM ranker trained on ad impressions (``ranking.ranker.ESMMRanker``, whose
-``click`` and ``convert`` heads are pCTR and pCTCVR) is such a scorer once wrapped to score ad
-ids; this module is what runs when none is trained.
+``scorer=``, or ``scorer = "esmm"`` in its config): :class:`~ecorec.ads.esmm_scorer.ESMMAdScorer`
+is one, an ESMM trained on the logged ad impressions. This module is what serves when none is
+trained (too few conversions to learn from).
 """
 
 from __future__ import annotations

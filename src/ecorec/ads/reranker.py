@@ -2,10 +2,10 @@
 
 Per request: the ad-load policy decides how many ad slots the slate has and where
 (:mod:`.load`); targeting picks the ads that may bid (:mod:`.targeting`); pacing lets each
-advertiser in with its throttle probability and only while it can pay (:mod:`.pacing`); the
-ads are scored (:mod:`.estimates`, or a trained :class:`~.estimates.AdScorer`) and a GSP
-auction with the request's dynamic floor fills the slots (:mod:`.auction`). Winners enter the
-list as ``Candidate(is_ad=True, item_id="ad:<ad_id>", channel="ads")`` with the reason
+advertiser in with its throttle probability and only while it can pay (:mod:`.pacing`); the ads
+are scored (:mod:`.estimates`, or an :class:`~.estimates.AdScorer`: :mod:`.esmm_scorer`) and a
+GSP auction with the request's dynamic floor fills the slots (:mod:`.auction`). Winners enter
+the list as ``Candidate(is_ad=True, item_id="ad:<ad_id>", channel="ads")`` with the reason
 ``"sponsored"``; what each pays is kept per request for :meth:`AdsReranker.accounting_events`.
 """
 
@@ -15,8 +15,9 @@ from collections import Counter, OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from importlib import import_module
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field, NonNegativeInt, PositiveInt
@@ -42,6 +43,8 @@ from ecorec.core.profile import Consent, Profile
 from ecorec.data.protocols import Catalog
 from ecorec.recall.lists import request_rng
 
+_ESMM = "ecorec.ads.esmm_scorer"  # imported (with torch) only when ESMM is asked for
+
 
 class AdsConfig(ComponentConfig):
     """Parameters of :class:`AdsReranker` (``[pipeline.rerank] ads = {...}``).
@@ -53,6 +56,7 @@ class AdsConfig(ComponentConfig):
         scene_max_load: ad share cap of other scenes; ``default_max_load`` for unlisted ones.
         load_ceiling: the cap no scenario multiplier can lift the load above.
         scenario, floor, quality, estimates, pacing, bid_adjust: see their classes.
+        scorer, esmm: ``"esmm"`` also serves an ESMM (:mod:`.esmm_scorer`; ``esmm``: its keys).
         one_per_advertiser: at most one ad of an advertiser per slate.
         interest_categories: the user's top interest categories used for targeting.
         max_pending: requests whose charges are kept for accounting (oldest dropped).
@@ -72,6 +76,8 @@ class AdsConfig(ComponentConfig):
     estimates: EstimatesConfig = Field(default_factory=EstimatesConfig)
     pacing: PacingConfig = Field(default_factory=PacingConfig)
     bid_adjust: BidAdjustConfig = Field(default_factory=BidAdjustConfig)
+    scorer: Literal["calibrated", "esmm"] = "calibrated"
+    esmm: dict[str, Any] = Field(default_factory=dict)
     one_per_advertiser: bool = True
     interest_categories: PositiveInt = 3
     max_pending: PositiveInt = 10_000
@@ -94,7 +100,7 @@ class AdDecision:
 class AdsReranker(Component):
     """Inserts GSP auction winners into the ranked content under the ad-load caps.
 
-    Trainable: ``train`` learns the pCTR/pCVR fallback from the EventLog's ad events.
+    Trainable: ``train`` learns the pCTR/pCVR fallback from the EventLog's ad events (+ ESMM).
 
     Args:
         config: an :class:`AdsConfig` or its dict.
@@ -150,6 +156,8 @@ class AdsReranker(Component):
         )
         self.decisions: OrderedDict[str, AdDecision] = OrderedDict()
         self.stats: Counter[str] = Counter()
+        if cfg.scorer == "esmm" or cfg.esmm:
+            import_module(_ESMM).ESMMAdScorer(cfg.esmm)  # bad keys fail now, not after training
 
     # -- wiring and training -------------------------------------------------------------
 
@@ -158,9 +166,11 @@ class AdsReranker(Component):
         self.catalog = catalog
         self.inventory = AdInventory.of(catalog.scan(Ad), catalog.scan(Advertiser))
         self.stats.update({f"skipped:{k}": v for k, v in self.inventory.skipped.items()})
+        if self.scorer is not None and hasattr(self.scorer, "attach"):  # new ads, for the ESMM
+            self.scorer.attach(catalog)
 
     def train(self, data: Any, options: dict[str, Any] | None = None) -> None:
-        """Learn per-ad pCTR/pCVR from ``data.events`` (a :class:`TrainingData`)."""
+        """Learn per-ad pCTR/pCVR from ``data.events`` (a :class:`TrainingData`), and the ESMM."""
         if getattr(data, "events", None) is None:
             raise ValueError("ad estimates are learned from the event log; none was given")
         owners: dict[str, str] = {}
@@ -168,6 +178,8 @@ class AdsReranker(Component):
             owners = {ad.ad_id: ad.advertiser_id for ad in data.catalog.scan(Ad)}
         counts = count_ad_events(data.events, getattr(data, "end", None))
         self.estimates = AdEstimates.fit(counts, owners, self.config.estimates)
+        if (cfg := self.config).scorer == "esmm":
+            self.scorer = import_module(_ESMM).train_or_none(cfg.esmm, data, self.catalog)
 
     def is_trained(self) -> bool:
         return self.estimates is not None or self.scorer is not None
@@ -175,10 +187,15 @@ class AdsReranker(Component):
     def save(self, folder: Path) -> dict[str, Any]:
         if self.estimates is None:
             raise NotTrainedError(self)
-        return self.estimates.save(folder)
+        metrics = self.estimates.save(folder)
+        if self.config.scorer == "esmm":
+            metrics.update(import_module(_ESMM).save_into(self.scorer, folder))
+        return metrics
 
     def load(self, folder: Path) -> None:
         self.estimates = AdEstimates.load(folder, self.config.estimates)
+        if (cfg := self.config).scorer == "esmm":
+            self.scorer = import_module(_ESMM).load_or_none(cfg.esmm, folder, self.catalog)
 
     # -- serving -------------------------------------------------------------------------
 
@@ -255,9 +272,8 @@ class AdsReranker(Component):
         day = utc_day(request.ts)
         budgets = {e.advertiser_id: e.daily_budget for e in entries}
         advertisers = sorted(budgets)
-        draws = request_rng(self.config.seed, request.user_id, request.request_id).random(
-            len(advertisers)
-        )
+        rng = request_rng(self.config.seed, request.user_id, request.request_id)
+        draws = rng.random(len(advertisers))
         for advertiser, u in zip(advertisers, draws, strict=True):
             budget = budgets[advertiser]
             spent = float(self.ledger.spend(advertiser, day))
@@ -349,7 +365,7 @@ class AdsReranker(Component):
         charge = decision.charges.get(ad_id) if decision is not None else None
         if decision is None or charge is None or charge.bid.billing != "click":
             return Decimal(0)
-        if ad_id in decision.clicked:
+        if ad_id in decision.clicked:  # billed once
             return Decimal(0)
         decision.clicked.add(ad_id)
         return self._bill(charge.bid.advertiser_id, utc_day(ts), Decimal(str(charge.price)))
