@@ -39,10 +39,13 @@ import numpy as np
 from ecorec.ads.reranker import AdsReranker
 from ecorec.ads.targeting import AdInventory
 from ecorec.core.contracts import Candidate, Request
-from ecorec.core.entities import Ad, Advertiser, BidType, Item, User
+from ecorec.core.entities import Ad, Advertiser, BidType, Creator, CreatorStage, Item, User
 from ecorec.core.profile import Profile
 from ecorec.features.entities import Entities
+from ecorec.rerank.creator import CreatorTraffic
+from ecorec.rerank.curated import CuratedInjection
 from ecorec.rerank.dpp import DPPReranker
+from ecorec.rerank.explore import ExploreSlots
 from ecorec.rerank.rules import RuleBreakup
 
 DIURNAL = (2, 1, 1, 1, 1, 2, 3, 5, 6, 6, 6, 7, 8, 7, 6, 6, 7, 8, 10, 12, 12, 10, 7, 4)
@@ -97,7 +100,12 @@ def latency(runs: int, seed: int) -> dict[str, Any]:
         )
         for k in range(500)
     ]
-    entities = Entities.of(items=items)
+    stages = (CreatorStage.NOVICE, CreatorStage.MID, CreatorStage.HEAD)
+    creators = [
+        Creator(f"cr{k}", stage=stages[k % 3], quality=float(rng.random())) for k in range(100)
+    ]
+    items = [replace(i, quality=float(rng.random())) for i in items]
+    entities = Entities.of(items=items, creators=creators)
     ads = AdsReranker(
         {"floor": {"base": 0.5}}, inventory=synthetic_ads(rng), estimates=AdEstimates()
     )
@@ -107,11 +115,22 @@ def latency(runs: int, seed: int) -> dict[str, Any]:
         RuleBreakup({"max_run": {"category": 2, "creator": 1}}, entities=entities),
         ads,
     ]
+    # the default [pipeline.rerank] order; curated holds no pool here (a no-op pass)
+    default_order = [
+        CreatorTraffic({}, entities=entities),
+        chain[0],
+        chain[1],
+        ExploreSlots({}),
+        CuratedInjection({}, entities=entities),
+        ads,
+    ]
     times: dict[str, list[float]] = {
         "floor_argsort_500": [],
         "ads_stage": [],
         "rerank_plus_ads": [],
+        "default_order": [],
     }
+    discovery = ("explore", "long_tail")
     profile = Profile("u", interests={f"c{k}": float(k) for k in range(5)})
     for r in range(runs):
         scores = rng.random(500)
@@ -130,6 +149,16 @@ def latency(runs: int, seed: int) -> dict[str, Any]:
         for stage in chain:
             again = stage(request, profile, again)
         times["rerank_plus_ads"].append(time.perf_counter() - start)
+        # one candidate in ten from a discovery channel, for the explore slots to pick from
+        again = [
+            Candidate(c.item_id, c.score, discovery[k % 2] if k % 10 == 0 else c.channel)
+            for k, c in enumerate(fresh)
+        ]
+        request = Request(request.user_id, n=20, request_id=f"d{r}", ts=request.ts)
+        start = time.perf_counter()
+        for stage in default_order:
+            again = stage(request, profile, again)
+        times["default_order"].append(time.perf_counter() - start)
     out_stats = {name: percentiles(t) for name, t in times.items()}
     out_stats["runs"] = runs
     out_stats["ads"] = len(ads.inventory.entries) if ads.inventory else 0
