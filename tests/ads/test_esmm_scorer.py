@@ -94,7 +94,7 @@ def test_pcvr_is_the_cvr_tower_and_pctr_ranks_ads_by_their_true_ctr(
     # ESMM's identity: the CTCVR head is pCTR x pCVR, so pCVR is the tower, not the product
     ranker = trained.ranker
     assert ranker.features is not None and ranker.model is not None
-    from ecorec.features.platform import online_rows
+    from ecorec.features.rows import online_rows
 
     rows = online_rows(request, profile, ids, ranker.features.max_history)
     with torch.inference_mode():

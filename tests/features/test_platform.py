@@ -15,8 +15,9 @@ from ecorec.data.lookup import ItemLookup
 from ecorec.data.profiles.delta import deltas_from_events
 from ecorec.features.entities import Entities
 from ecorec.features.impressions import event_table
-from ecorec.features.platform import PlatformFeatures, offline_rows, online_rows
+from ecorec.features.platform import PlatformFeatures
 from ecorec.features.platform_split import build_platform_split
+from ecorec.features.rows import offline_rows, online_rows
 from ecorec.features.schema import OOV, PAD
 
 

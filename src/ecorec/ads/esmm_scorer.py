@@ -36,8 +36,8 @@ from ecorec.data.protocols import Catalog
 from ecorec.data.training import TrainingData
 from ecorec.features.entities import Entities
 from ecorec.features.impressions import event_table
-from ecorec.features.platform import online_rows
 from ecorec.features.platform_split import FeatureConfig, PlatformSplit, build_platform_split
+from ecorec.features.rows import online_rows
 from ecorec.ranking.models import build_model
 from ecorec.ranking.models.base import ModelConfig
 from ecorec.ranking.models.esmm import ESMM

@@ -27,7 +27,8 @@ from ecorec.features.impressions import (
     impression_samples,
     positive_events,
 )
-from ecorec.features.platform import PlatformFeatures, RawRows, offline_rows
+from ecorec.features.platform import PlatformFeatures
+from ecorec.features.rows import RawRows, offline_rows
 from ecorec.features.schema import Schema, TensorTable
 from ecorec.features.vocab import Vocabulary
 

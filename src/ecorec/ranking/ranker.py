@@ -29,8 +29,9 @@ from ecorec.data.protocols import Catalog
 from ecorec.data.training import TrainingData
 from ecorec.features.entities import Entities
 from ecorec.features.impressions import OBJECTIVES, event_table
-from ecorec.features.platform import PlatformFeatures, online_rows
+from ecorec.features.platform import PlatformFeatures
 from ecorec.features.platform_split import FeatureConfig, build_platform_split
+from ecorec.features.rows import online_rows
 from ecorec.features.schema import Schema
 from ecorec.ranking.fusion import Fusion
 from ecorec.ranking.models import build_model, model_class

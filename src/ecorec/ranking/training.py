@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +41,7 @@ from ecorec.ranking.prediction import (
     resolve_device,
     table_metrics,
 )
+from ecorec.ranking.seeding import derive_seed, epoch_rng
 
 #: Objective -> loss group; objectives not listed count as ``user``.
 OBJECTIVE_GROUPS = {
@@ -279,7 +279,7 @@ def fit(
     while not state.stopped_early and state.epoch < config.epochs:
         epoch = state.epoch + 1
         began = time.perf_counter()
-        with _epoch_rng(config.seed, epoch, device):
+        with epoch_rng(config.seed, epoch, device):
             train_loss = _train_epoch(
                 model, optimizer, train, config, epoch, device, last_good, progress, per_epoch
             )
@@ -327,7 +327,7 @@ def _train_epoch(
     # bound before the first step: a bad attribute fails before any weight moves
     fair = FairnessRegulariser.bind(config.fairness, model.schema) if config.fairness else None
     model.train()
-    shuffle = torch.Generator().manual_seed(_derive_seed(config.seed, epoch, 0))
+    shuffle = torch.Generator().manual_seed(derive_seed(config.seed, epoch, 0))
     total, rows = 0.0, 0
     for batch, (features, labels) in enumerate(
         train.batches(config.batch_size, shuffle=True, generator=shuffle), start=1
@@ -366,29 +366,6 @@ def _resume(
     for group in optimizer.param_groups:
         group["lr"], group["weight_decay"] = config.learning_rate, config.weight_decay
     return state
-
-
-@contextmanager
-def _epoch_rng(seed: int, epoch: int, device: torch.device) -> Iterator[None]:
-    """Seed dropout for ``epoch`` inside a forked RNG (the caller's RNG state comes back)."""
-    devices = []
-    if device.type == "cuda":
-        devices = [device.index if device.index is not None else torch.cuda.current_device()]
-    with torch.random.fork_rng(devices=devices):
-        drop_seed = _derive_seed(seed, epoch, 1)
-        torch.default_generator.manual_seed(drop_seed)
-        if devices:
-            with torch.cuda.device(devices[0]):
-                torch.cuda.manual_seed(drop_seed)
-        yield
-
-
-def _derive_seed(seed: int, epoch: int, stream: int) -> int:
-    """A seed per (run seed, epoch, stream), unrelated across all three.
-
-    Not ``seed + epoch``: that would make run 1's second epoch shuffle like run 2's first.
-    """
-    return int(np.random.SeedSequence([seed, epoch, stream]).generate_state(1)[0])
 
 
 def _check_tables(train: TensorTable, valid: TensorTable, primary: str) -> None:
