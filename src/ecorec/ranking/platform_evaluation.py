@@ -17,12 +17,11 @@ from typing import Any
 
 from ecorec.core.config import ConfigError, StorageConfig
 from ecorec.data.stores import Stores
-from ecorec.factory import RANKERS
 from ecorec.features.entities import Entities
 from ecorec.features.impressions import event_table
 from ecorec.features.platform_split import PlatformSplit, build_platform_split
 from ecorec.ranking.models import MODELS
-from ecorec.ranking.ranker import DeepRanker
+from ecorec.ranking.ranker import RANKER_CLASSES
 from ecorec.ranking.training import TrainConfig
 
 _URL_SCHEMES = ("sqlite://", "postgresql://", "postgres://")
@@ -57,8 +56,7 @@ def platform_split(
     """
     if model not in MODELS:
         raise ValueError(f"unknown ranking model {model!r}; known: {', '.join(MODELS)}")
-    ranker = RANKERS[model]
-    assert issubclass(ranker, DeepRanker)
+    ranker = RANKER_CLASSES[model]
     try:
         cfg = ranker.flat_config(dict(params))
         train_config = TrainConfig.model_validate(cfg.train)

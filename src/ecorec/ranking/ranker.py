@@ -287,3 +287,10 @@ class MMoERanker(DeepRanker):
     """MMoE as the Pipeline ranker (``[pipeline.rank] model = "mmoe"``)."""
 
     name = family = "mmoe"
+
+
+#: Model family -> its Pipeline ranker class (the factory registers the same by name).
+RANKER_CLASSES: dict[str, type[DeepRanker]] = {
+    cls.family: cls
+    for cls in (WideDeepRanker, DeepFMRanker, DINRanker, DIENRanker, ESMMRanker, MMoERanker)
+}
