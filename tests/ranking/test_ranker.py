@@ -204,3 +204,17 @@ def test_a_log_of_ratings_trains_the_click_head_and_fuses_only_it(tmp_path) -> N
     assert [c.item_id for c in ranked] == ["i3", "i30"]
     assert ranked[0].score == pytest.approx(ranked[0].predictions["click"])
     stores.close()
+
+
+def test_default_fusion_covers_only_the_objectives_predicted() -> None:
+    assert DeepFMRanker().fusion.weights == {
+        "click": 1.0,
+        "finish": 0.5,
+        "like": 0.3,
+        "negative": -1.0,
+    }
+    assert DeepFMRanker({"objectives": ["click", "like"]}).fusion.weights == {
+        "click": 1.0,
+        "like": 0.3,
+    }
+    assert DeepFMRanker({"objectives": ["watch_time"]}).fusion.weights == {"watch_time": 1.0}

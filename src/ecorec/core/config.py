@@ -113,9 +113,9 @@ class RankConfig(StageSection):
     """The ranker and the fusion weights that turn its predictions into one score."""
 
     model: str = "deepfm"
-    fusion: dict[str, float] = Field(
-        default_factory=lambda: {"click": 1.0, "finish": 0.5, "like": 0.3, "negative": -1.0}
-    )
+    #: objective -> weight of the fused score; empty: the ranker's default over the objectives
+    #: it predicts (``click`` 1, ``finish`` 0.5, ``like`` 0.3, ``negative`` -1).
+    fusion: dict[str, float] = Field(default_factory=dict)
 
     def _names(self) -> list[str]:
         return [self.model]

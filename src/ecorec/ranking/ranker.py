@@ -40,6 +40,9 @@ from ecorec.ranking.training import TrainConfig, fit
 
 log = logging.getLogger(__name__)
 
+#: The fusion when none is configured, over the objectives the model predicts: a finish is
+#: worth half a click, a like a third, a predicted "not interested" costs a whole click.
+DEFAULT_FUSION = {"click": 1.0, "finish": 0.5, "like": 0.3, "negative": -1.0}
 #: Files of a saved ranker besides the catalog rows (``entities.json``).
 WEIGHTS_FILE, STATE_FILE = "weights.pt", "ranker.json"
 
@@ -49,7 +52,8 @@ class DeepRankerConfig(ComponentConfig):
 
     Attributes:
         objectives: the labels it learns, the first primary (early stopping watches it).
-        fusion: objective -> weight of the fused score (empty: the primary objective).
+        fusion: objective -> weight of the fused score (empty: :data:`DEFAULT_FUSION` over the
+            objectives predicted, or the primary objective alone).
         features: how impressions become rows (:class:`FeatureConfig`).
         valid_share: the latest share of impressions held out for early stopping.
         model: the model's own parameters (``embedding_dim``, ``mlp``, ``dropout``, ...).
@@ -173,10 +177,11 @@ class DeepRanker(Component):
         """
         cfg = self.config
         assert isinstance(cfg, DeepRankerConfig)
-        dropped = sorted(self.unlabelled & set(cfg.fusion))
+        dropped = sorted(self.unlabelled & set(cfg.fusion or DEFAULT_FUSION))
         if dropped:
             log.warning("%s: the log labels no %s; fused without them", self.name, dropped)
-        kept = {o: w for o, w in cfg.fusion.items() if o not in self.unlabelled}
+        weights = cfg.fusion or {o: w for o, w in DEFAULT_FUSION.items() if o in cfg.objectives}
+        kept = {o: w for o, w in weights.items() if o not in self.unlabelled}
         return Fusion.for_objectives(kept, cfg.objectives)
 
     def is_trained(self) -> bool:
