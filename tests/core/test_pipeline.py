@@ -156,3 +156,14 @@ def test_an_empty_slate_says_why():
     assert "filtered" in seen(Request("u", n=3)).reason
     full = Pipeline([FixedChannel("c", ["z"])], Merge(), RecallOrderRanker(), profiles=store)
     assert "reason" not in full(Request("u", n=3)).to_dict()
+
+
+def test_a_request_can_ask_for_nothing_personal():
+    pipeline = Pipeline(
+        [FixedChannel("personal", ["p1"], personalized=True), FixedChannel("popular", ["q1"])],
+        Merge(),
+        RecallOrderRanker(),
+    )
+    slate = pipeline(Request("u", n=3, context={"personalized": False}))
+    assert slate.stages["skipped"] == ["personal"]
+    assert [i.item_id for i in slate.items] == ["q1"]

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from ecorec.cli import data_commands, evaluate_commands, model_commands
+from ecorec.cli import data_commands, evaluate_commands, model_commands, service_commands
 from ecorec.cli.common import setup_logging
 
 app = typer.Typer(
@@ -37,6 +37,10 @@ evaluate_app = typer.Typer(help="Measure models offline on real data.", no_args_
 evaluate_app.command("recall")(evaluate_commands.recall)
 evaluate_app.command("rank")(evaluate_commands.rank)
 app.add_typer(evaluate_app, name="evaluate")
+app.command("serve")(service_commands.serve)
+keys_app = typer.Typer(help="API keys of the HTTP service.", no_args_is_help=True)
+keys_app.command("create")(service_commands.create_key)
+app.add_typer(keys_app, name="keys")
 
 
 def main() -> None:

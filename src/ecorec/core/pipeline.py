@@ -38,7 +38,8 @@ class Pipeline:
 
     A channel that raises is skipped and counted (``stages["failed"]``, ``degraded``) so one
     broken source never costs the user their feed. Channels marked ``personalized = True`` are
-    not called for a user who has withdrawn personalisation consent.
+    not called for a user who has withdrawn personalisation consent, nor for a request whose
+    ``context`` says ``"personalized": false`` (a logged-out view, an erased user).
 
     Args:
         channels: recall channels, in priority order.
@@ -90,10 +91,11 @@ class Pipeline:
         stages: dict[str, Any] = {"recall": {}, "failed": [], "skipped": []}
         outputs: dict[str, list[Candidate]] = {}
         started = time.perf_counter()
+        personal = profile.allows(Consent.PERSONALIZATION) and request.context.get(
+            "personalized", True
+        )
         for channel in self.channels:
-            if getattr(channel, "personalized", False) and not profile.allows(
-                Consent.PERSONALIZATION
-            ):
+            if getattr(channel, "personalized", False) and not personal:
                 stages["skipped"].append(channel.name)
                 continue
             try:

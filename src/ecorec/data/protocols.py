@@ -54,6 +54,10 @@ class EventLog(Protocol):
 
     def count_by_type(self) -> dict[str, int]: ...
 
+    def delete_user(self, user_id: str) -> int:
+        """Erase every event of ``user_id`` (privacy erasure); return how many were removed."""
+        ...
+
     def close(self) -> None: ...
 
 

@@ -16,8 +16,8 @@ Subclass :class:`EventLogContract` in a test module and provide two fixtures::
 The tests check known answers on a small fixed set of events (:func:`sample_events`), so a
 failure says which promise of the protocol broke: durability across reopen, idempotency by
 ``event_id``, all-or-nothing batches, half-open time filters, ``(ts, event_id)`` order.
-Besides the protocol, backends must offer ``delete_user``, the context-manager protocol, and
-raise ``RuntimeError`` when used after ``close``.
+Besides the protocol (``delete_user``, privacy erasure, included), backends must offer the
+context-manager protocol and raise ``RuntimeError`` when used after ``close``.
 """
 
 from __future__ import annotations

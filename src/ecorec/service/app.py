@@ -1,0 +1,140 @@
+"""The HTTP service: ``create_app(config)`` builds a FastAPI app over the one Pipeline.
+
+Nothing is created at import time: stores, the pipeline and the key table are opened by the
+app's lifespan, so tests build as many apps as they like and override dependencies. The routes
+only parse, call the library and format (see STYLE.md, "thin processes over shared logic").
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+
+import ecorec
+from ecorec.core.config import ConfigError, EcorecConfig
+from ecorec.core.pipeline import Pipeline
+from ecorec.data.lookup import ItemLookup
+from ecorec.data.stores import Stores
+from ecorec.factory import build_pipeline
+from ecorec.service.auth import KeyStore
+from ecorec.service.metrics import ServiceMetrics
+from ecorec.service.privacy import DeletionLog
+
+log = logging.getLogger(__name__)
+
+#: Largest request body accepted (a full event batch with text fits well under it).
+MAX_BODY_BYTES = 1_000_000
+
+
+@dataclass
+class ServiceState:
+    """What the routes share: configuration, stores, the pipeline and its bookkeeping.
+
+    ``pipeline`` is None when it could not be built (no trained model yet); ``/readyz`` then
+    answers 503 with ``error`` and recommend answers 503, while events are still accepted.
+    """
+
+    config: EcorecConfig
+    stores: Stores
+    metrics: ServiceMetrics
+    deletions: DeletionLog
+    pipeline: Pipeline | None = None
+    lookup: ItemLookup = field(default_factory=ItemLookup)
+    model_version: str | None = None
+    error: str | None = None
+    #: one writer at a time for "which ids are new, store them, update profiles"
+    ingest_lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def get_state(request: Request) -> ServiceState:
+    """The app's :class:`ServiceState` (a dependency; tests may override it)."""
+    state: ServiceState = request.app.state.service
+    return state
+
+
+def load_pipeline(state: ServiceState) -> None:
+    """Build the pipeline, the item lookup and the ranker version into ``state``."""
+    try:
+        pipeline = build_pipeline(state.config, state.stores, train_missing=False)
+    except ConfigError as exc:
+        state.pipeline, state.error = None, str(exc)
+        log.warning("pipeline not built: %s", exc)
+        return
+    state.lookup = ItemLookup.from_catalog(state.stores.catalog)
+    try:
+        state.model_version = state.stores.registry.active(pipeline.ranker.name)
+    except (OSError, ValueError):  # no registry folder yet: nothing trained
+        state.model_version = None
+    state.pipeline, state.error = pipeline, None
+
+
+def create_app(config: EcorecConfig, stores: Stores | None = None) -> FastAPI:
+    """The service over ``config``; pass ``stores`` to share already opened ones (tests).
+
+    Stores the app opens itself are closed at shutdown; stores passed in are left open.
+    """
+    from ecorec.service.routes import events, health, recommend, users
+
+    metrics = ServiceMetrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = stores is None
+        opened = Stores(config.storage) if stores is None else stores
+        keys = KeyStore(config.storage.database_url)
+        deletions = DeletionLog(config.storage.database_url)
+        state = ServiceState(config=config, stores=opened, metrics=metrics, deletions=deletions)
+        load_pipeline(state)
+        app.state.service, app.state.keys = state, keys
+        try:
+            yield
+        finally:
+            deletions.close()
+            keys.close()
+            if owned:
+                opened.close()
+
+    app = FastAPI(
+        title="ecorec",
+        version=ecorec.__version__,
+        summary="Recommendations, feedback events and users' data over one Pipeline.",
+        lifespan=lifespan,
+    )
+
+    @app.middleware("http")
+    async def limits_and_metrics(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        if _too_large(request):
+            response: Response = JSONResponse(
+                {"detail": f"request body over {MAX_BODY_BYTES} bytes"}, status_code=413
+            )
+        else:
+            response = await call_next(request)
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        metrics.observe_request(
+            route, request.method, response.status_code, time.perf_counter() - started
+        )
+        return response
+
+    for module in (recommend, events, users, health):
+        app.include_router(module.router)
+    return app
+
+
+def _too_large(request: Request) -> bool:
+    length = request.headers.get("content-length")
+    if length is None:
+        return False
+    try:
+        return int(length) > MAX_BODY_BYTES
+    except ValueError:
+        return True

@@ -1,0 +1,104 @@
+"""``POST /v1/events``: the real-time feedback loop's entry point.
+
+A batch is checked as a whole (422 naming every bad event, nothing written), appended durably
+before the 2xx, and folded into the users' profiles before the response, so a not-interested
+item or a blocked creator is gone from the very next recommendation. Re-sending the same
+``event_id``s stores nothing twice and moves no profile twice: ids already in the log are found
+first and left out of the profile update. Events of erased users are dropped (counted, not
+stored), so late events cannot bring an erased user back.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, status
+from fastapi.responses import JSONResponse
+
+from ecorec.core.events import Event, EventValidationError, validate_event
+from ecorec.data.profiles.delta import deltas_from_events
+from ecorec.data.protocols import EventLog
+from ecorec.service.app import ServiceState, get_state
+from ecorec.service.auth import Principal, Role, require
+from ecorec.service.privacy import reject_deleted
+from ecorec.service.schemas import EventBatch, EventIn, EventProblem, EventsResponse
+
+router = APIRouter(prefix="/v1", tags=["events"])
+
+
+def check_batch(batch: Sequence[EventIn]) -> tuple[list[Event], list[EventProblem]]:
+    """Validate every event; return the events, or every problem found."""
+    good: list[Event] = []
+    problems: list[EventProblem] = []
+    for index, raw in enumerate(batch):
+        event = Event(**raw.model_dump())
+        try:
+            good.append(validate_event(event))
+        except EventValidationError as exc:
+            problems.append(
+                EventProblem(index=index, event_id=raw.event_id, field=exc.field, message=str(exc))
+            )
+    return good, problems
+
+
+def stored_ids(log: EventLog, events: Sequence[Event]) -> set[str]:
+    """The ids of ``events`` already in ``log`` (one indexed range scan per user)."""
+    by_user: dict[str, list[Event]] = {}
+    for event in events:
+        by_user.setdefault(event.user_id, []).append(event)
+    found: set[str] = set()
+    for user_id, mine in by_user.items():
+        wanted = {e.event_id for e in mine}
+        start = min(e.ts for e in mine)
+        end = math.nextafter(max(e.ts for e in mine), math.inf)
+        found |= {e.event_id for e in log.scan(start, end, user_id=user_id) if e.event_id in wanted}
+    return found
+
+
+def _unique(events: Sequence[Event]) -> list[Event]:
+    seen: set[str] = set()
+    out = []
+    for event in events:
+        if event.event_id not in seen:
+            seen.add(event.event_id)
+            out.append(event)
+    return out
+
+
+@router.post(
+    "/events",
+    response_model=EventsResponse,
+    responses={422: {"description": "the batch was rejected; every bad event is named"}},
+)
+def post_events(
+    body: EventBatch,
+    state: Annotated[ServiceState, Depends(get_state)],
+    _caller: Annotated[Principal, Depends(require(Role.CLIENT))],
+) -> EventsResponse | JSONResponse:
+    """Store a batch of feedback events and update the users' profiles."""
+    events, problems = check_batch(body.events)
+    if problems:
+        return JSONResponse(
+            {"detail": [p.model_dump() for p in problems]},
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+        )
+    events, dropped = reject_deleted(_unique(events), state.deletions)
+    with state.ingest_lock:
+        known = stored_ids(state.stores.events, events)
+        fresh = [e for e in events if e.event_id not in known]
+        stored = state.stores.events.append(fresh) if fresh else 0
+        for user_id, delta in deltas_from_events(fresh, state.lookup).items():
+            state.stores.profiles.apply(user_id, delta)
+    for event in events:
+        outcome = "duplicate" if event.event_id in known else "stored"
+        state.metrics.count_event(str(event.type), outcome)
+    for event in dropped:
+        state.metrics.count_event(str(event.type), "erased_user")
+    return EventsResponse(
+        received=len(body.events),
+        stored=stored,
+        duplicates=len(body.events) - stored - len(dropped),
+        dropped=len(dropped),
+    )
