@@ -277,4 +277,5 @@ def build_pipeline(
         attach = getattr(component, "attach", None)
         if attach is not None:
             attach(stores.catalog)
-    return Pipeline(channels, merge, ranker, rerankers, profiles=stores.profiles)  # type: ignore[arg-type]
+    deadlines = config.pipeline.deadlines_ms
+    return Pipeline(channels, merge, ranker, rerankers, stores.profiles, deadlines=deadlines)  # type: ignore[arg-type]

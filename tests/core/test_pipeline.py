@@ -167,3 +167,25 @@ def test_a_request_can_ask_for_nothing_personal():
     slate = pipeline(Request("u", n=3, context={"personalized": False}))
     assert slate.stages["skipped"] == ["personal"]
     assert [i.item_id for i in slate.items] == ["q1"]
+
+
+def test_deadlines_come_from_config_and_reach_the_pipeline():
+    from ecorec.core.config import ConfigError, DeadlinesConfig, load_config
+
+    cfg = load_config(
+        None, {"pipeline": {"deadlines_ms": {"recall": 30, "rank": 20, "rerank": 10}}}
+    )
+    assert cfg.pipeline.deadlines_ms == DeadlinesConfig(recall=30, rank=20, rerank=10)
+    assert load_config(None).pipeline.deadlines_ms == DeadlinesConfig()
+    with pytest.raises(ConfigError, match="deadlines_ms.recal"):
+        load_config(None, {"pipeline": {"deadlines_ms": {"recal": 30}}})
+    with pytest.raises(ConfigError, match="deadlines_ms.rank"):
+        load_config(None, {"pipeline": {"deadlines_ms": {"rank": 0}}})
+    pipeline = Pipeline(
+        [FixedChannel("c", ["a"])],
+        Merge(),
+        RecallOrderRanker(),
+        deadlines=cfg.pipeline.deadlines_ms,
+    )
+    assert pipeline.deadlines.rank == 20
+    assert Pipeline([FixedChannel("c", ["a"])], Merge(), RecallOrderRanker()).deadlines.rank == 1000

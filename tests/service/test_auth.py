@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from ecorec.core.entities import Item
 from ecorec.service.auth import KeyStore, Role
 from tests.service.conftest import Service
 
@@ -42,7 +43,43 @@ def call(service: Service, route: str, role: str | None, header: str = "bearer")
         return int(client.put(path, json={"training": True}, headers=headers).status_code)
     if route == "export":
         return int(client.get(f"/v1/users/{target}/export", headers=headers).status_code)
+    if route == "explain":
+        body = {"user_id": "auth-matrix", "n": 2}
+        made = client.post("/v1/recommend", json=body, headers=service.auth("client")).json()
+        path = f"/v1/recommend/{made['request_id']}/explain"
+        return int(client.get(path, headers=headers).status_code)
+    if route in ADMIN_GETS:
+        pool = {"name": "auth", "item_ids": [first_item(service)], "starts_at": TS}
+        client.put("/v1/admin/pools/auth", json=pool, headers=service.auth("admin"))
+        return int(client.get(ADMIN_GETS[route], headers=headers).status_code)
+    if route == "pool_put":
+        pool = {"name": "auth", "item_ids": [first_item(service)], "starts_at": TS}
+        return int(client.put("/v1/admin/pools/auth", json=pool, headers=headers).status_code)
+    if route == "pool_delete":
+        pool = {"name": "auth", "item_ids": [first_item(service)], "starts_at": TS}
+        client.put("/v1/admin/pools/auth-del", json=pool, headers=service.auth("admin"))
+        return int(client.delete("/v1/admin/pools/auth-del", headers=headers).status_code)
+    if route == "activate":
+        version = client.app.state.service.stores.registry.active("popular")  # type: ignore[attr-defined]
+        path = "/v1/admin/models/popular/activate"
+        return int(client.post(path, json={"version": version}, headers=headers).status_code)
     raise AssertionError(route)
+
+
+#: admin read-only routes: name -> path
+ADMIN_GETS = {
+    "pools": "/v1/admin/pools",
+    "pool_get": "/v1/admin/pools/auth",
+    "models": "/v1/admin/models",
+    "config": "/v1/admin/config",
+}
+#: who may call an admin route
+ADMIN_ONLY = {None: 401, "client": 403, "admin": 200, "user": 403, "other": 403}
+
+
+def first_item(service: Service) -> str:
+    catalog = service.client.app.state.service.stores.catalog  # type: ignore[attr-defined]
+    return str(catalog.ids(Item, limit=1)[0])
 
 
 #: route -> role -> expected status; ``other`` is a user token used on another user's id.
@@ -51,6 +88,14 @@ MATRIX = {
     "events": {None: 401, "client": 200, "admin": 403, "user": 403, "other": 403},
     "consent": {None: 401, "client": 200, "admin": 200, "user": 200, "other": 403},
     "export": {None: 401, "client": 403, "admin": 200, "user": 200, "other": 403},
+    "explain": {None: 401, "client": 200, "admin": 200, "user": 403, "other": 403},
+    "pool_put": ADMIN_ONLY,
+    "pool_get": ADMIN_ONLY,
+    "pool_delete": {**ADMIN_ONLY, "admin": 204},
+    "pools": ADMIN_ONLY,
+    "models": ADMIN_ONLY,
+    "config": ADMIN_ONLY,
+    "activate": ADMIN_ONLY,
 }
 
 
@@ -62,7 +107,8 @@ def test_authorization_matrix(service: Service, route: str) -> None:
 
 @pytest.mark.parametrize("route", sorted(MATRIX))
 def test_x_api_key_header_is_accepted(service: Service, route: str) -> None:
-    assert call(service, route, "admin" if route == "export" else "client", "x-api-key") == 200
+    role = "client" if MATRIX[route]["client"] < 300 else "admin"
+    assert call(service, route, role, "x-api-key") == MATRIX[route][role]
 
 
 def test_delete_matrix(service: Service) -> None:

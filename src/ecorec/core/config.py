@@ -136,10 +136,24 @@ class RerankConfig(StageSection):
         return self.order
 
 
+class DeadlinesConfig(Section):
+    """Per-stage time budgets in milliseconds (``[pipeline] deadlines_ms = {recall = 30}``).
+
+    The defaults are generous on purpose: they catch a stage that hangs or a model that is far
+    too slow for the hardware, not normal jitter; tune them down to the latency target. What
+    each stage does past its budget is described on :class:`ecorec.core.pipeline.Pipeline`.
+    """
+
+    recall: float = Field(default=1000.0, gt=0)
+    rank: float = Field(default=1000.0, gt=0)
+    rerank: float = Field(default=1000.0, gt=0)
+
+
 class PipelineConfig(Section):
     """The declared pipeline: recall -> merge -> rank -> rerank."""
 
     seed: int = 0
+    deadlines_ms: DeadlinesConfig = Field(default_factory=DeadlinesConfig)
     recall: RecallConfig = Field(default_factory=lambda: RecallConfig())
     rank: RankConfig = Field(default_factory=lambda: RankConfig())
     rerank: RerankConfig = Field(default_factory=lambda: RerankConfig())

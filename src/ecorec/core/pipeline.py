@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from ecorec.core.component import Ranker, RecallChannel, Reranker
+from ecorec.core.config import DeadlinesConfig
 from ecorec.core.contracts import Candidate, Request, Slate, SlateItem
 from ecorec.core.profile import Consent, Profile
 
@@ -41,13 +42,42 @@ class Pipeline:
     not called for a user who has withdrawn personalisation consent, nor for a request whose
     ``context`` says ``"personalized": false`` (a logged-out view, an erased user).
 
+    Degradation: every stage has a time budget (``deadlines``, milliseconds) and a fallback, so a
+    slow or broken stage costs quality, never the response. Nothing here raises for a stage's
+    sake; each fallback is named in ``stages["fallbacks"]`` and sets ``degraded``:
+
+    - recall over budget (``recall:timeout``): channels are in priority order, so once the budget
+      is spent the remaining channels are not called (``stages["timed_out"]``); the channel that
+      overran keeps its output, it is already paid for.
+    - recall empty (``recall:empty``): when nothing at all came back, the non-personalised
+      channels not yet called run anyway, budget or not: an empty feed is the worse outcome.
+    - a brand-new user (``stages["cold_start"]``): personalised channels know nothing of them,
+      so the slate comes from the non-personalised ones (popular, curated). That is the
+      designed path, not a fault, so it does not set ``degraded``; the service may count it.
+    - rank raising (``rank:error``) or over budget (``rank:timeout``): the merge order is kept,
+      which is the channels' priority order, i.e. what :class:`RecallOrderRanker` would give.
+    - a re-ranker raising (``rerank:<name>:error``): it is skipped, counted in ``failures`` as
+      ``rerank.<name>``, and the list passes through unchanged.
+    - re-rank over budget (``rerank:timeout``): the remaining re-rankers are skipped
+      (``stages["rerank_skipped"]``).
+
+    Budgets are checked between calls, not enforced by threads: a stage that hangs forever still
+    hangs; a stage that is merely slow has its result discarded (rank) or its successors skipped
+    (recall, re-rank).
+
     Args:
         channels: recall channels, in priority order.
         merge: the merge/filter stage.
         ranker: scores candidates; the best first.
         rerankers: applied in order to the ranked list.
         profiles: the online profile store.
-        clock: time source (tests pin it).
+        clock: time source for request timestamps (tests pin it).
+        deadlines: the per-stage budgets (default :class:`DeadlinesConfig`'s generous ones).
+        timer: monotonic seconds for budgets (tests inject one that slow fakes advance).
+
+    Example:
+        >>> budgets = DeadlinesConfig(recall=30, rank=20, rerank=10)
+        >>> pipeline = Pipeline([popular], Merge(), ranker, deadlines=budgets)  # doctest: +SKIP
 
     """
 
@@ -59,6 +89,8 @@ class Pipeline:
         rerankers: Sequence[Reranker] = (),
         profiles: ProfileSource | None = None,
         clock: Callable[[], float] = time.time,
+        deadlines: DeadlinesConfig | None = None,
+        timer: Callable[[], float] = time.perf_counter,
     ) -> None:
         if not channels:
             raise ValueError("a pipeline needs at least one recall channel")
@@ -68,6 +100,8 @@ class Pipeline:
         self.rerankers = list(rerankers)
         self.profiles = profiles
         self.clock = clock
+        self.deadlines = deadlines if deadlines is not None else DeadlinesConfig()
+        self.timer = timer
         self.failures: dict[str, int] = {}
 
     def profile(self, user_id: str) -> Profile:
@@ -88,33 +122,121 @@ class Pipeline:
                 request.ts or self.clock(),
             )
         profile = self.profile(request.user_id)
-        stages: dict[str, Any] = {"recall": {}, "failed": [], "skipped": []}
+        stages: dict[str, Any] = {
+            "recall": {},
+            "failed": [],
+            "skipped": [],
+            "timed_out": [],
+            "fallbacks": [],
+        }
+        started = self.timer()
+        outputs = self._recall(request, profile, stages)
+        candidates = self.merge(request, profile, outputs)
+        stages["merged"] = len(candidates)
+        ranked = self._rank(request, profile, candidates, stages)
+        ranked = self._rerank(request, profile, ranked, stages)
+        stages["ms"] = round((self.timer() - started) * 1000, 3)
+        items = [_slot(c, position) for position, c in enumerate(ranked[: request.n])]
+        reason = None if items else _empty_reason(stages)
+        degraded = bool(stages["failed"] or stages["fallbacks"])
+        return Slate(request_id, items, degraded, stages, reason)
+
+    def _call_channel(
+        self,
+        channel: RecallChannel,
+        request: Request,
+        profile: Profile,
+        outputs: dict[str, list[Candidate]],
+        stages: dict[str, Any],
+    ) -> None:
+        try:
+            outputs[channel.name] = channel(request, profile)
+        except Exception:  # a broken channel must not take the request down
+            log.exception("recall channel %s failed", channel.name)
+            self.failures[channel.name] = self.failures.get(channel.name, 0) + 1
+            stages["failed"].append(channel.name)
+            return
+        stages["recall"][channel.name] = len(outputs[channel.name])
+
+    def _recall(
+        self, request: Request, profile: Profile, stages: dict[str, Any]
+    ) -> dict[str, list[Candidate]]:
+        """Call the channels in priority order until the recall budget is spent."""
         outputs: dict[str, list[Candidate]] = {}
-        started = time.perf_counter()
-        personal = profile.allows(Consent.PERSONALIZATION) and request.context.get(
-            "personalized", True
+        personal = bool(
+            profile.allows(Consent.PERSONALIZATION) and request.context.get("personalized", True)
         )
+        budget = self.deadlines.recall / 1000
+        started = self.timer()
         for channel in self.channels:
             if getattr(channel, "personalized", False) and not personal:
                 stages["skipped"].append(channel.name)
-                continue
+            elif self.timer() - started >= budget:
+                stages["timed_out"].append(channel.name)
+            else:
+                self._call_channel(channel, request, profile, outputs, stages)
+        if stages["timed_out"]:
+            stages["fallbacks"].append("recall:timeout")
+        if not any(outputs.values()):
+            late = [
+                c
+                for c in self.channels
+                if c.name in stages["timed_out"] and not getattr(c, "personalized", False)
+            ]
+            for channel in late:
+                stages["timed_out"].remove(channel.name)
+                self._call_channel(channel, request, profile, outputs, stages)
+            stages["fallbacks"].append("recall:empty")
+        # a cold user is served by design, not by a fallback: recorded, but not ``degraded``
+        stages["cold_start"] = personal and profile.is_new()
+        return outputs
+
+    def _rank(
+        self,
+        request: Request,
+        profile: Profile,
+        candidates: list[Candidate],
+        stages: dict[str, Any],
+    ) -> list[Candidate]:
+        """The ranker's order, or the merge order when it raises or overruns its budget."""
+        if not candidates:
+            return candidates
+        started = self.timer()
+        try:
+            ranked = self.ranker(request, profile, candidates)
+        except Exception:
+            log.exception("ranker %s failed; serving recall order", self.ranker.name)
+            self.failures[self.ranker.name] = self.failures.get(self.ranker.name, 0) + 1
+            stages["fallbacks"].append("rank:error")
+            return candidates
+        if self.timer() - started > self.deadlines.rank / 1000:
+            stages["fallbacks"].append("rank:timeout")
+            return candidates
+        return ranked
+
+    def _rerank(
+        self,
+        request: Request,
+        profile: Profile,
+        ranked: list[Candidate],
+        stages: dict[str, Any],
+    ) -> list[Candidate]:
+        """Apply the re-rankers in order; skip a broken one, stop when the budget is spent."""
+        budget = self.deadlines.rerank / 1000
+        started = self.timer()
+        for index, reranker in enumerate(self.rerankers):
+            if self.timer() - started >= budget:
+                stages["rerank_skipped"] = [r.name for r in self.rerankers[index:]]
+                stages["fallbacks"].append("rerank:timeout")
+                break
             try:
-                outputs[channel.name] = channel(request, profile)
-            except Exception:  # a broken channel must not take the request down
-                log.exception("recall channel %s failed", channel.name)
-                self.failures[channel.name] = self.failures.get(channel.name, 0) + 1
-                stages["failed"].append(channel.name)
-                continue
-            stages["recall"][channel.name] = len(outputs[channel.name])
-        candidates = self.merge(request, profile, outputs)
-        stages["merged"] = len(candidates)
-        ranked = self.ranker(request, profile, candidates)
-        for reranker in self.rerankers:
-            ranked = reranker(request, profile, ranked)
-        stages["ms"] = round((time.perf_counter() - started) * 1000, 3)
-        items = [_slot(c, position) for position, c in enumerate(ranked[: request.n])]
-        reason = None if items else _empty_reason(stages)
-        return Slate(request_id, items, bool(stages["failed"]), stages, reason)
+                ranked = reranker(request, profile, ranked)
+            except Exception:  # the list before this re-ranker is still a good answer
+                log.exception("re-ranker %s failed; skipped", reranker.name)
+                key = f"rerank.{reranker.name}"
+                self.failures[key] = self.failures.get(key, 0) + 1
+                stages["fallbacks"].append(f"rerank:{reranker.name}:error")
+        return ranked
 
 
 def _empty_reason(stages: dict[str, Any]) -> str:

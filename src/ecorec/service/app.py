@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -26,11 +27,14 @@ from ecorec.factory import build_pipeline
 from ecorec.service.auth import KeyStore
 from ecorec.service.metrics import ServiceMetrics
 from ecorec.service.privacy import DeletionLog
+from ecorec.service.ratelimit import RateLimiter, RateLimitSettings
 
 log = logging.getLogger(__name__)
 
 #: Largest request body accepted (a full event batch with text fits well under it).
 MAX_BODY_BYTES = 1_000_000
+#: Slates whose reasons ``explain`` answers from memory; older ones are read from the EventLog.
+RECENT_SLATES = 10_000
 
 
 @dataclass
@@ -51,6 +55,11 @@ class ServiceState:
     error: str | None = None
     #: one writer at a time for "which ids are new, store them, update profiles"
     ingest_lock: threading.Lock = field(default_factory=threading.Lock)
+    #: request_id -> the slots ``explain`` shows, most recent last (bounded by RECENT_SLATES)
+    recent_slates: OrderedDict[str, list[dict[str, object]]] = field(default_factory=OrderedDict)
+    recent_lock: threading.Lock = field(default_factory=threading.Lock)
+    #: one model activation at a time (each builds a whole pipeline)
+    admin_lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 def get_state(request: Request) -> ServiceState:
@@ -59,30 +68,59 @@ def get_state(request: Request) -> ServiceState:
     return state
 
 
+def build_serving(state: ServiceState) -> tuple[Pipeline, ItemLookup, str | None]:
+    """A new pipeline, item lookup and ranker version from the registry's active models.
+
+    Nothing in ``state`` changes, so a caller can build first and swap only on success.
+
+    Raises:
+        ConfigError: no recall channel has a trained model.
+
+    """
+    pipeline = build_pipeline(state.config, state.stores, train_missing=False)
+    lookup = ItemLookup.from_catalog(state.stores.catalog)
+    try:
+        version = state.stores.registry.active(pipeline.ranker.name)
+    except (OSError, ValueError):  # no registry folder yet: nothing trained
+        version = None
+    return pipeline, lookup, version
+
+
+def install(state: ServiceState, built: tuple[Pipeline, ItemLookup, str | None]) -> None:
+    """Swap a built pipeline in; the pipeline reference goes last, so its companions are ready.
+
+    Each assignment is atomic, so a request in flight keeps the pipeline it already read.
+    """
+    pipeline, state.lookup, state.model_version = built
+    state.pipeline, state.error = pipeline, None
+
+
 def load_pipeline(state: ServiceState) -> None:
     """Build the pipeline, the item lookup and the ranker version into ``state``."""
     try:
-        pipeline = build_pipeline(state.config, state.stores, train_missing=False)
+        built = build_serving(state)
     except ConfigError as exc:
         state.pipeline, state.error = None, str(exc)
         log.warning("pipeline not built: %s", exc)
         return
-    state.lookup = ItemLookup.from_catalog(state.stores.catalog)
-    try:
-        state.model_version = state.stores.registry.active(pipeline.ranker.name)
-    except (OSError, ValueError):  # no registry folder yet: nothing trained
-        state.model_version = None
-    state.pipeline, state.error = pipeline, None
+    install(state, built)
 
 
-def create_app(config: EcorecConfig, stores: Stores | None = None) -> FastAPI:
+def create_app(
+    config: EcorecConfig,
+    stores: Stores | None = None,
+    rate_limit: RateLimitSettings | None = None,
+) -> FastAPI:
     """The service over ``config``; pass ``stores`` to share already opened ones (tests).
 
     Stores the app opens itself are closed at shutdown; stores passed in are left open.
+    ``rate_limit`` bounds each API key on the ``/v1/`` routes (default: 100 requests/s, bursts
+    of 200, see :class:`RateLimitSettings`); health, metrics and the OpenAPI spec are unlimited.
     """
-    from ecorec.service.routes import events, health, recommend, users
+    from ecorec.service.routes import admin, events, explain, health, recommend, users
 
     metrics = ServiceMetrics()
+    limiter = RateLimiter(rate_limit or RateLimitSettings())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -113,8 +151,16 @@ def create_app(config: EcorecConfig, stores: Stores | None = None) -> FastAPI:
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         started = time.perf_counter()
-        if _too_large(request):
+        key = _presented_key(request) if request.url.path.startswith("/v1/") else None
+        wait = limiter.acquire(key) if key else None
+        if wait is not None:
             response: Response = JSONResponse(
+                {"detail": f"rate limit exceeded: retry in {wait} s"},
+                status_code=429,
+                headers={"Retry-After": str(wait)},
+            )
+        elif _too_large(request):
+            response = JSONResponse(
                 {"detail": f"request body over {MAX_BODY_BYTES} bytes"}, status_code=413
             )
         else:
@@ -125,9 +171,25 @@ def create_app(config: EcorecConfig, stores: Stores | None = None) -> FastAPI:
         )
         return response
 
-    for module in (recommend, events, users, health):
-        app.include_router(module.router)
+    app.state.limiter = limiter
+    limited: dict[int | str, dict[str, object]] = {
+        429: {
+            "description": "this API key's rate limit is exceeded; see Retry-After (seconds)",
+            "headers": {"Retry-After": {"schema": {"type": "integer", "minimum": 1}}},
+        }
+    }
+    for module in (recommend, explain, events, users, admin):
+        app.include_router(module.router, responses=limited)
+    app.include_router(health.router)
     return app
+
+
+def _presented_key(request: Request) -> str | None:
+    """The API key the caller presents (checked later by ``require``), or None."""
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and credentials.strip():
+        return credentials.strip()
+    return request.headers.get("x-api-key") or None
 
 
 def _too_large(request: Request) -> bool:

@@ -17,6 +17,7 @@ from ecorec.core.contracts import Request, Slate
 from ecorec.core.events import Event, EventType
 from ecorec.service.app import ServiceState, get_state
 from ecorec.service.auth import Principal, Role, require
+from ecorec.service.routes.explain import new_request_id, remember
 from ecorec.service.schemas import RecommendRequest, RecommendResponse
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,14 @@ def impressions(slate: Slate, user_id: str, scene: str, ts: float) -> list[Event
             ad_id=slot.ad_id,
             request_id=slate.request_id,
             position=slot.position,
-            extra={"channel": slot.channel, "propensity": slot.propensity, "scene": scene},
+            # reasons too, so ``explain`` still answers after a restart
+            extra={
+                "channel": slot.channel,
+                "propensity": slot.propensity,
+                "scene": scene,
+                "reasons": list(slot.reasons),
+                "is_ad": slot.is_ad,
+            },
         )
         for slot in slate.items
     ]
@@ -61,12 +69,18 @@ def recommend(
         # models trained before the erasure may still hold the user's vector: serve nothing
         # personal until the next retrain drops it
         context["personalized"] = False
-    slate = state.pipeline(Request(body.user_id, body.scene, body.n, context, ts=now))
+    request = Request(body.user_id, body.scene, body.n, context, new_request_id(now), now)
+    slate = state.pipeline(request)
     state.metrics.stage_latency.observe(time.perf_counter() - started)
-    if slate.degraded:
+    # each fallback the pipeline took (rank:timeout, recall:empty, ...): names from the
+    # configured stages only, so the label set stays small
+    for fallback in slate.stages.get("fallbacks", []):
+        state.metrics.fallbacks.labels(fallback).inc()
+    if slate.stages.get("failed"):
         state.metrics.fallbacks.labels("channel_failed").inc()
     if not slate.items:
         state.metrics.fallbacks.labels("empty_slate").inc()
+    remember(state, slate)
     try:
         state.stores.events.append(impressions(slate, body.user_id, body.scene, now))
     except Exception:  # the slate is still worth returning; the counter makes the loss visible
