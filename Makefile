@@ -25,6 +25,8 @@ demo: install
 	rm -rf $(DEMO) && mkdir -p $(DEMO)
 	$(BIN)/ecorec generate --users 2000 --items 5000 --days 14 --seed 7 --db sqlite:///$(DEMO)/ecorec.db
 	$(BIN)/ecorec train --db sqlite:///$(DEMO)/ecorec.db
+	@echo "client API key for \`$(BIN)/ecorec serve --db sqlite:///$(DEMO)/ecorec.db\` (shown once):"
+	$(BIN)/ecorec keys create --role client --db sqlite:///$(DEMO)/ecorec.db
 	$(BIN)/ecorec info --db sqlite:///$(DEMO)/ecorec.db
 	for user in $$($(BIN)/ecorec info --db sqlite:///$(DEMO)/ecorec.db --json | \
 	    $(BIN)/python -c 'import json,sys; print(" ".join(json.load(sys.stdin)["sample_user_ids"][:3]))'); do \
