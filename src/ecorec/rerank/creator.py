@@ -83,6 +83,28 @@ def content_quality(item: Item | None, creator: Creator | None) -> float | None:
     return None
 
 
+class CreatorReranker(Component):
+    """Base of the re-rankers that read each candidate's creator (traffic, fairness).
+
+    Args:
+        config: the subclass's config or its dict.
+        entities: item and creator metadata (tests); otherwise from :meth:`attach`.
+
+    """
+
+    def __init__(
+        self,
+        config: ComponentConfig | dict[str, Any] | None = None,
+        entities: Entities | None = None,
+    ) -> None:
+        super().__init__(config)
+        self.lookup = CreatorLookup(entities)
+
+    def attach(self, catalog: Catalog) -> None:
+        """Read item and creator metadata from ``catalog`` at request time."""
+        self.lookup.attach(catalog)
+
+
 class CreatorTrafficConfig(ComponentConfig):
     """Parameters of :class:`CreatorTraffic`.
 
@@ -106,7 +128,7 @@ class CreatorTrafficConfig(ComponentConfig):
     sort: bool = True
 
 
-class CreatorTraffic(Component):
+class CreatorTraffic(CreatorReranker):
     """Boosts novice and good content, guarantees novices slots, caps head creators.
 
     Args:
@@ -129,18 +151,6 @@ class CreatorTraffic(Component):
     name: ClassVar[str] = "creator_traffic"
     Config: ClassVar[type[ComponentConfig]] = CreatorTrafficConfig
     config: CreatorTrafficConfig
-
-    def __init__(
-        self,
-        config: CreatorTrafficConfig | dict[str, Any] | None = None,
-        entities: Entities | None = None,
-    ) -> None:
-        super().__init__(config)
-        self.lookup = CreatorLookup(entities)
-
-    def attach(self, catalog: Catalog) -> None:
-        """Read item and creator metadata from ``catalog`` at request time."""
-        self.lookup.attach(catalog)
 
     def __call__(
         self, request: Request, profile: Profile, ranked: list[Candidate]

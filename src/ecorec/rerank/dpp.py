@@ -19,18 +19,16 @@ factorisation and one ``(w-1) x N`` solve) instead of the paper's rank-one updat
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, ClassVar
+from collections.abc import Callable, Sequence
+from typing import ClassVar
 
 import numpy as np
 from pydantic import Field, PositiveInt
 
-from ecorec.core.component import Component, ComponentConfig
+from ecorec.core.component import ComponentConfig
 from ecorec.core.contracts import Candidate, Request
 from ecorec.core.profile import Profile
-from ecorec.data.protocols import Catalog
-from ecorec.features.entities import Entities
-from ecorec.rerank.similarity import ItemSimilarity, relevance
+from ecorec.rerank.similarity import SimilarityReranker, relevance
 
 
 def fast_greedy_map(
@@ -145,7 +143,7 @@ class DPPConfig(ComponentConfig):
     reg: float = Field(0.01, ge=0.0, le=1.0)
 
 
-class DPPReranker(Component):
+class DPPReranker(SimilarityReranker):
     """Re-orders the top of a ranked list to the greedy DPP MAP of quality x similarity.
 
     Every candidate is kept: the ``top_k`` picks come first, each tagged ``rerank:dpp``, then
@@ -158,6 +156,7 @@ class DPPReranker(Component):
 
     Example:
         >>> from ecorec.core.entities import Item
+        >>> from ecorec.features.entities import Entities
         >>> items = [Item("a", category="x"), Item("b", category="x"), Item("c", category="y")]
         >>> dpp = DPPReranker({"theta": 0.5, "top_k": 2}, entities=Entities.of(items=items))
         >>> ranked = [Candidate(i, s, "popular") for i, s in [("a", 3.0), ("b", 2.0), ("c", 1.0)]]
@@ -169,19 +168,6 @@ class DPPReranker(Component):
     name: ClassVar[str] = "dpp"
     Config: ClassVar[type[ComponentConfig]] = DPPConfig
     config: DPPConfig
-
-    def __init__(
-        self,
-        config: DPPConfig | dict[str, Any] | None = None,
-        entities: Entities | None = None,
-        embeddings: Mapping[str, Sequence[float] | np.ndarray] | None = None,
-    ) -> None:
-        super().__init__(config)
-        self.similarity = ItemSimilarity(entities, embeddings)
-
-    def attach(self, catalog: Catalog) -> None:
-        """Read item metadata from ``catalog`` at request time."""
-        self.similarity.attach(catalog)
 
     def kernel(self, ranked: Sequence[Candidate]) -> np.ndarray:
         """``diag(q) S' diag(q)`` for ``ranked``, ``S' = (S + reg I) / (1 + reg)`` (for tests)."""

@@ -59,11 +59,10 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import Field, PositiveFloat, PositiveInt, field_validator
 
-from ecorec.core.component import Component, ComponentConfig
+from ecorec.core.component import ComponentConfig
 from ecorec.core.contracts import Candidate, Request
 from ecorec.core.entities import Creator, Item
 from ecorec.core.profile import Profile
-from ecorec.data.protocols import Catalog
 from ecorec.features.entities import Entities
 from ecorec.rerank._exposure import (
     NOT_GROUPS,
@@ -74,7 +73,7 @@ from ecorec.rerank._exposure import (
     position_exposure,
     smallest_lift,
 )
-from ecorec.rerank.creator import CreatorLookup, content_quality
+from ecorec.rerank.creator import CreatorReranker, content_quality
 from ecorec.rerank.similarity import relevance
 
 __all__ = [
@@ -161,7 +160,7 @@ class FairnessConfig(ComponentConfig):
         return value
 
 
-class ExposureFairness(Component):
+class ExposureFairness(CreatorReranker):
     """Calibrates scores per creator group until exposure is proportional to merit.
 
     With ``user_group_by`` set it also keeps, across requests, each user group's delivered
@@ -192,14 +191,9 @@ class ExposureFairness(Component):
         config: FairnessConfig | dict[str, Any] | None = None,
         entities: Entities | None = None,
     ) -> None:
-        super().__init__(config)
-        self.lookup = CreatorLookup(entities)
+        super().__init__(config, entities)
         self.users = UserQuality(self.config.user_half_life)
         self._user_key_seen = self.config.user_group_by in USER_FIELDS
-
-    def attach(self, catalog: Catalog) -> None:
-        """Read item and creator metadata from ``catalog`` at request time."""
-        self.lookup.attach(catalog)
 
     def groups_and_merits(
         self, ranked: Sequence[Candidate]

@@ -9,18 +9,16 @@ order by score; ``0`` is diversity alone after the best item.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, ClassVar
+from collections.abc import Callable
+from typing import ClassVar
 
 import numpy as np
 from pydantic import Field, PositiveInt
 
-from ecorec.core.component import Component, ComponentConfig
+from ecorec.core.component import ComponentConfig
 from ecorec.core.contracts import Candidate, Request
 from ecorec.core.profile import Profile
-from ecorec.data.protocols import Catalog
-from ecorec.features.entities import Entities
-from ecorec.rerank.similarity import ItemSimilarity, relevance
+from ecorec.rerank.similarity import SimilarityReranker, relevance
 
 
 def mmr_order(
@@ -71,7 +69,7 @@ class MMRConfig(ComponentConfig):
     top_k: PositiveInt = 50
 
 
-class MMRReranker(Component):
+class MMRReranker(SimilarityReranker):
     """Re-orders the top of a ranked list by maximal marginal relevance.
 
     Every candidate is kept: the ``top_k`` picks come first, each tagged ``rerank:mmr``, then
@@ -84,6 +82,7 @@ class MMRReranker(Component):
 
     Example:
         >>> from ecorec.core.entities import Item
+        >>> from ecorec.features.entities import Entities
         >>> items = [Item("a", category="x"), Item("b", category="x"), Item("c", category="y")]
         >>> mmr = MMRReranker({"lambda_": 0.5}, entities=Entities.of(items=items))
         >>> ranked = [Candidate(i, s, "popular") for i, s in [("a", 3.0), ("b", 2.0), ("c", 1.0)]]
@@ -95,19 +94,6 @@ class MMRReranker(Component):
     name: ClassVar[str] = "mmr"
     Config: ClassVar[type[ComponentConfig]] = MMRConfig
     config: MMRConfig
-
-    def __init__(
-        self,
-        config: MMRConfig | dict[str, Any] | None = None,
-        entities: Entities | None = None,
-        embeddings: Mapping[str, Sequence[float] | np.ndarray] | None = None,
-    ) -> None:
-        super().__init__(config)
-        self.similarity = ItemSimilarity(entities, embeddings)
-
-    def attach(self, catalog: Catalog) -> None:
-        """Read item metadata from ``catalog`` at request time."""
-        self.similarity.attach(catalog)
 
     def __call__(
         self, request: Request, profile: Profile, ranked: list[Candidate]

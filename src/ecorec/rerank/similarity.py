@@ -14,9 +14,11 @@ keeps a unit diagonal and stays positive semi-definite (a Gram matrix plus a dia
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
+from ecorec.core.component import Component, ComponentConfig
 from ecorec.core.entities import Item
 from ecorec.data.protocols import Catalog
 from ecorec.features.entities import Entities
@@ -157,3 +159,27 @@ def _embedding_rows(item_ids: Sequence[str], embeddings: Mapping[str, np.ndarray
         if vector is not None:
             out[row] = vector
     return _normalise(out)
+
+
+class SimilarityReranker(Component):
+    """Base of the re-rankers that compare candidates (MMR, DPP): one :class:`ItemSimilarity`.
+
+    Args:
+        config: the subclass's config or its dict.
+        entities: item metadata for the similarity (tests); otherwise from :meth:`attach`.
+        embeddings: item id -> vector to compare instead of category and tags.
+
+    """
+
+    def __init__(
+        self,
+        config: ComponentConfig | dict[str, Any] | None = None,
+        entities: Entities | None = None,
+        embeddings: Mapping[str, Sequence[float] | np.ndarray] | None = None,
+    ) -> None:
+        super().__init__(config)
+        self.similarity = ItemSimilarity(entities, embeddings)
+
+    def attach(self, catalog: Catalog) -> None:
+        """Read item metadata from ``catalog`` at request time."""
+        self.similarity.attach(catalog)
