@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
+from ecorec.core.config import RateLimitConfig
 from ecorec.service import create_app
-from ecorec.service.ratelimit import RateLimiter, RateLimitSettings
+from ecorec.service.ratelimit import RateLimiter
 from tests.service.conftest import Service
 
 
@@ -19,7 +20,7 @@ class FakeClock:
 
 def test_bucket_allows_the_burst_then_refills_at_the_rate() -> None:
     clock = FakeClock()
-    limiter = RateLimiter(RateLimitSettings(requests_per_second=2, burst=3), clock)
+    limiter = RateLimiter(RateLimitConfig(requests_per_second=2, burst=3), clock)
     assert [limiter.acquire("a") for _ in range(4)] == [None, None, None, 1]
     clock.now += 0.5  # one token back at 2/s
     assert limiter.acquire("a") is None
@@ -31,7 +32,7 @@ def test_bucket_allows_the_burst_then_refills_at_the_rate() -> None:
 
 def test_retry_after_is_whole_seconds_until_a_token() -> None:
     clock = FakeClock()
-    limiter = RateLimiter(RateLimitSettings(requests_per_second=0.1, burst=1), clock)
+    limiter = RateLimiter(RateLimitConfig(requests_per_second=0.1, burst=1), clock)
     assert limiter.acquire("k") is None
     assert limiter.acquire("k") == 10
     clock.now += 7.5
@@ -41,18 +42,19 @@ def test_retry_after_is_whole_seconds_until_a_token() -> None:
 
 
 def test_tracked_keys_are_bounded_and_disabled_means_unlimited() -> None:
-    limiter = RateLimiter(RateLimitSettings(burst=1, max_keys=3), FakeClock())
+    limiter = RateLimiter(RateLimitConfig(burst=1, max_keys=3), FakeClock())
     for i in range(10):
         limiter.acquire(f"key-{i}")
     assert len(limiter) == 3
-    off = RateLimiter(RateLimitSettings(enabled=False, burst=1), FakeClock())
+    off = RateLimiter(RateLimitConfig(enabled=False, burst=1), FakeClock())
     assert all(off.acquire("k") is None for _ in range(50))
 
 
 def test_burst_then_429_with_retry_after(service: Service) -> None:
     # a token every 1000 s: nothing refills while the test runs, whatever its speed
-    settings = RateLimitSettings(requests_per_second=0.001, burst=3)
-    with TestClient(create_app(service.config, rate_limit=settings)) as client:
+    limited = service.config.model_copy(deep=True)
+    limited.service.rate_limit = RateLimitConfig(requests_per_second=0.001, burst=3)
+    with TestClient(create_app(limited)) as client:
         client_key, admin_key = service.auth("client"), service.auth("admin")
         path = "/v1/recommend/unknown-request/explain"
         assert [client.get(path, headers=client_key).status_code for _ in range(3)] == [404] * 3

@@ -94,3 +94,16 @@ def test_limits_are_part_of_the_schema(service: Service) -> None:
         headers={**headers, "content-type": "application/json"},
     )
     assert huge.status_code == 413
+    # no Content-Length (chunked transfer): the size is counted as the body arrives
+    chunked = post(
+        "/v1/recommend",
+        content=iter([b" " * 600_000, b" " * 600_000]),
+        headers={**headers, "content-type": "application/json"},
+    )
+    assert chunked.status_code == 413
+    small_chunked = post(
+        "/v1/recommend",
+        content=iter([b'{"user_id": ', b'"' + user_id.encode() + b'", "n": 2}']),
+        headers={**headers, "content-type": "application/json"},
+    )
+    assert small_chunked.status_code == 200, small_chunked.text

@@ -61,11 +61,19 @@ class StageSection(BaseModel):
 
 
 class StorageConfig(Section):
-    """Where ecorec keeps things; empty URLs are derived from ``database_url``."""
+    """Where ecorec keeps things; empty URLs are derived from ``database_url``.
+
+    ``stream_url`` is the nearline stream that feedback events are published to after they are
+    stored: ``nats://host:4222`` for NATS JetStream, empty for an in-process queue. Events wait
+    in a durable local outbox (``outbox_path``, default ``<db stem>-outbox.db`` beside a SQLite
+    database) until the stream has them, so a stream outage loses nothing.
+    """
 
     database_url: str = "sqlite:///ecorec.db"
     profiles_url: str = ""
     models_url: str = ""
+    stream_url: str = ""
+    outbox_path: str = ""
 
 
 #: The default recall layer: collaborative channels for accuracy, and the channels that keep
@@ -159,6 +167,30 @@ class PipelineConfig(Section):
     rerank: RerankConfig = Field(default_factory=lambda: RerankConfig())
 
 
+class RateLimitConfig(Section):
+    """Requests per second and burst allowed to each API key on the ``/v1/`` routes.
+
+    Defaults: 100 requests/s sustained, bursts of 200; ``enabled = false`` turns the limit off
+    (a load test of the pipeline itself, say). Each worker process enforces its own buckets.
+    """
+
+    enabled: bool = True
+    requests_per_second: float = Field(default=100.0, gt=0)
+    burst: int = Field(default=200, ge=1)
+    #: most keys tracked at once (least recently seen are dropped first)
+    max_keys: int = Field(default=10_000, ge=1)
+
+
+class ServiceConfig(Section):
+    """The HTTP service (``ecorec serve``): limits that protect it from its clients."""
+
+    rate_limit: RateLimitConfig = Field(default_factory=RateLimitConfig)
+    #: largest request body accepted (413 past it); a full event batch with text fits well under
+    max_body_bytes: int = Field(default=1_000_000, gt=0)
+    #: origins allowed by CORS; empty (the default) sends no CORS headers at all
+    cors_origins: list[str] = Field(default_factory=list)
+
+
 class EcorecConfig(BaseSettings):
     """The whole configuration. Environment: ``ECOREC_STORAGE__DATABASE_URL=...``."""
 
@@ -168,6 +200,7 @@ class EcorecConfig(BaseSettings):
 
     storage: StorageConfig = Field(default_factory=StorageConfig)
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
+    service: ServiceConfig = Field(default_factory=ServiceConfig)
 
 
 def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from fastapi import FastAPI, Request, Response
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
 import ecorec
@@ -25,14 +26,14 @@ from ecorec.data.lookup import ItemLookup
 from ecorec.data.stores import Stores
 from ecorec.factory import build_pipeline
 from ecorec.service.auth import KeyStore
+from ecorec.service.limits import BodyLimit
 from ecorec.service.metrics import ServiceMetrics
 from ecorec.service.privacy import DeletionLog
-from ecorec.service.ratelimit import RateLimiter, RateLimitSettings
+from ecorec.service.ratelimit import RateLimiter
+from ecorec.service.responses import LIMITED
 
 log = logging.getLogger(__name__)
 
-#: Largest request body accepted (a full event batch with text fits well under it).
-MAX_BODY_BYTES = 1_000_000
 #: Slates whose reasons ``explain`` answers from memory; older ones are read from the EventLog.
 RECENT_SLATES = 10_000
 
@@ -106,21 +107,18 @@ def load_pipeline(state: ServiceState) -> None:
     install(state, built)
 
 
-def create_app(
-    config: EcorecConfig,
-    stores: Stores | None = None,
-    rate_limit: RateLimitSettings | None = None,
-) -> FastAPI:
+def create_app(config: EcorecConfig, stores: Stores | None = None) -> FastAPI:
     """The service over ``config``; pass ``stores`` to share already opened ones (tests).
 
     Stores the app opens itself are closed at shutdown; stores passed in are left open.
-    ``rate_limit`` bounds each API key on the ``/v1/`` routes (default: 100 requests/s, bursts
-    of 200, see :class:`RateLimitSettings`); health, metrics and the OpenAPI spec are unlimited.
+    ``[service]`` in the config sets the per-key rate limit on the ``/v1/`` routes (health,
+    metrics and the OpenAPI spec are unlimited), the largest body accepted, and CORS (off
+    unless origins are listed).
     """
     from ecorec.service.routes import admin, events, explain, health, recommend, users
 
     metrics = ServiceMetrics()
-    limiter = RateLimiter(rate_limit or RateLimitSettings())
+    limiter = RateLimiter(config.service.rate_limit)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -145,6 +143,8 @@ def create_app(
         summary="Recommendations, feedback events and users' data over one Pipeline.",
         lifespan=lifespan,
     )
+    # innermost first: the size check runs after the rate limit and inside the metrics
+    app.add_middleware(BodyLimit, max_bytes=config.service.max_body_bytes)
 
     @app.middleware("http")
     async def limits_and_metrics(
@@ -159,10 +159,6 @@ def create_app(
                 status_code=429,
                 headers={"Retry-After": str(wait)},
             )
-        elif _too_large(request):
-            response = JSONResponse(
-                {"detail": f"request body over {MAX_BODY_BYTES} bytes"}, status_code=413
-            )
         else:
             response = await call_next(request)
         route = getattr(request.scope.get("route"), "path", "unmatched")
@@ -171,15 +167,16 @@ def create_app(
         )
         return response
 
+    if config.service.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=config.service.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["Authorization", "X-API-Key", "Content-Type"],
+        )
     app.state.limiter = limiter
-    limited: dict[int | str, dict[str, object]] = {
-        429: {
-            "description": "this API key's rate limit is exceeded; see Retry-After (seconds)",
-            "headers": {"Retry-After": {"schema": {"type": "integer", "minimum": 1}}},
-        }
-    }
     for module in (recommend, explain, events, users, admin):
-        app.include_router(module.router, responses=limited)
+        app.include_router(module.router, responses=LIMITED)
     app.include_router(health.router)
     return app
 
@@ -190,13 +187,3 @@ def _presented_key(request: Request) -> str | None:
     if scheme.lower() == "bearer" and credentials.strip():
         return credentials.strip()
     return request.headers.get("x-api-key") or None
-
-
-def _too_large(request: Request) -> bool:
-    length = request.headers.get("content-length")
-    if length is None:
-        return False
-    try:
-        return int(length) > MAX_BODY_BYTES
-    except ValueError:
-        return True

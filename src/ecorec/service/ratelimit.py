@@ -16,25 +16,8 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
-
-
-class RateLimitSettings(BaseModel):
-    """Requests per second and burst allowed to each API key.
-
-    Defaults: 100 requests/s sustained, bursts of 200; ``enabled=False`` turns the limit off
-    (a load test of the pipeline itself, say).
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-    enabled: bool = True
-    requests_per_second: Annotated[float, Field(gt=0)] = 100.0
-    burst: Annotated[int, Field(ge=1)] = 200
-    #: most keys tracked at once (least recently seen are dropped first)
-    max_keys: Annotated[int, Field(ge=1)] = 10_000
+from ecorec.core.config import RateLimitConfig
 
 
 @dataclass(slots=True)
@@ -51,14 +34,14 @@ class RateLimiter:
         clock: seconds, monotonic (tests pass a fake one to step time exactly).
 
     Example:
-        >>> limiter = RateLimiter(RateLimitSettings(requests_per_second=1, burst=2))
+        >>> limiter = RateLimiter(RateLimitConfig(requests_per_second=1, burst=2))
         >>> [limiter.acquire("k") for _ in range(3)]
         [None, None, 1]
 
     """
 
     def __init__(
-        self, settings: RateLimitSettings, clock: Callable[[], float] = time.monotonic
+        self, settings: RateLimitConfig, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self.settings = settings
         self.clock = clock
