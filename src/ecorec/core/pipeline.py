@@ -60,6 +60,9 @@ class Pipeline:
       ``rerank.<name>``, and the list passes through unchanged.
     - re-rank over budget (``rerank:timeout``): the remaining re-rankers are skipped
       (``stages["rerank_skipped"]``).
+    - the profile store down (``profiles:unavailable``, when it has a ``degraded`` flag, see
+      :class:`~ecorec.data.profiles.fallback.FallbackProfileStore`): the request is served from
+      the in-process fallback's partial profile.
 
     Budgets are checked between calls, not enforced by threads: a stage that hangs forever still
     hangs; a stage that is merely slow has its result discarded (rank) or its successors skipped
@@ -127,7 +130,10 @@ class Pipeline:
             "failed": [],
             "skipped": [],
             "timed_out": [],
-            "fallbacks": [],
+            # a profile store that fell back (Redis down) serves a partial profile
+            "fallbacks": ["profiles:unavailable"]
+            if getattr(self.profiles, "degraded", False)
+            else [],
         }
         started = self.timer()
         outputs = self._recall(request, profile, stages)

@@ -12,6 +12,7 @@ from pathlib import Path
 from types import TracebackType
 
 from ecorec.core.config import StorageConfig
+from ecorec.data.profiles.fallback import FallbackProfileStore
 from ecorec.data.protocols import Catalog, EventLog, ProfileStore
 from ecorec.data.registry import ModelRegistry
 from ecorec.data.urls import open_catalog, open_event_log, open_profiles, sqlite_path
@@ -45,8 +46,11 @@ class Stores:
     Each store opens on first use, so a command that only counts events never loads profiles.
     """
 
-    def __init__(self, config: StorageConfig) -> None:
+    def __init__(self, config: StorageConfig, resilient_profiles: bool = False) -> None:
         self.config = config
+        #: serve profiles from process memory while a profile server is down (the service);
+        #: batch commands leave it off, so a rebuild never lands in memory by mistake
+        self.resilient_profiles = resilient_profiles
         self._opened: list[object] = []
 
     def _track(self, store: object) -> object:
@@ -63,7 +67,11 @@ class Stores:
 
     @cached_property
     def profiles(self) -> ProfileStore:
-        return self._track(open_profiles(profiles_url(self.config)))  # type: ignore[return-value]
+        url = profiles_url(self.config)
+        store = open_profiles(url)
+        if self.resilient_profiles and not url.startswith("memory:"):
+            store = FallbackProfileStore(store)
+        return self._track(store)  # type: ignore[return-value]
 
     @cached_property
     def registry(self) -> ModelRegistry:

@@ -7,6 +7,7 @@ only parse, call the library and format (see STYLE.md, "thin processes over shar
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -91,9 +92,16 @@ def install(state: ServiceState, built: tuple[Pipeline, ItemLookup, str | None])
     """Swap a built pipeline in; the pipeline reference goes last, so its companions are ready.
 
     Each assignment is atomic, so a request in flight keeps the pipeline it already read.
+    The heap is then frozen (``gc.freeze``): a loaded pipeline is millions of long-lived
+    objects, and without this every full collection walks them all, which measured as ~120 ms
+    pauses in the p99 (see BENCHMARKS.md, recall serving). Unfreezing first lets the
+    collection free the pipeline this one replaced.
     """
     pipeline, state.lookup, state.model_version = built
     state.pipeline, state.error = pipeline, None
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
 
 
 def load_pipeline(state: ServiceState) -> None:
@@ -123,7 +131,7 @@ def create_app(config: EcorecConfig, stores: Stores | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = stores is None
-        opened = Stores(config.storage) if stores is None else stores
+        opened = Stores(config.storage, resilient_profiles=True) if stores is None else stores
         keys = KeyStore(config.storage.database_url)
         deletions = DeletionLog(config.storage.database_url)
         state = ServiceState(config=config, stores=opened, metrics=metrics, deletions=deletions)

@@ -27,6 +27,9 @@ from ecorec.core.profile import RECENT_LIMIT, Profile, ProfileDelta
 
 #: How many times ``apply`` retries when another writer touched the same user meanwhile.
 MAX_RETRIES = 100
+#: Seconds a call waits for the server (connect, read) unless the URL sets ``socket_timeout``:
+#: a hung server must turn into an error the service can fall back from, not a hung request.
+TIMEOUT_S = 1.0
 
 
 class _Keys(NamedTuple):
@@ -56,6 +59,9 @@ def split_prefix(url: str) -> tuple[str, str | None]:
 class RedisProfileStore:
     """ProfileStore backed by Redis; every process sharing the server sees the same profiles.
 
+    ``unavailable`` names the errors that mean the server cannot be reached, which
+    :class:`~ecorec.data.profiles.fallback.FallbackProfileStore` turns into its fallback path.
+
     Args:
         url: ``redis://host:port/db``, optionally with ``?prefix=name`` which overrides
             ``prefix`` (so one URL fully describes where the profiles live).
@@ -68,10 +74,22 @@ class RedisProfileStore:
 
     """
 
+    unavailable: tuple[type[BaseException], ...] = (redis.ConnectionError, redis.TimeoutError)
+
     def __init__(self, url: str, prefix: str = "ecorec") -> None:
         clean_url, url_prefix = split_prefix(url)
         self.prefix = url_prefix or prefix
-        self._client: redis.Redis = redis.Redis.from_url(clean_url, decode_responses=True)
+        timeouts = (
+            {}
+            if "socket_timeout" in clean_url
+            else {
+                "socket_timeout": TIMEOUT_S,
+                "socket_connect_timeout": TIMEOUT_S,
+            }
+        )
+        self._client: redis.Redis = redis.Redis.from_url(
+            clean_url, decode_responses=True, **timeouts
+        )
 
     def _keys(self, user_id: str) -> _Keys:
         base = f"{self.prefix}:profile:{{{user_id}}}"
