@@ -47,7 +47,7 @@ from ecorec.bandits.base import BanditPolicy
 from ecorec.bandits.epsilon import EpsilonGreedy
 from ecorec.bandits.thompson import ThompsonSampling
 from ecorec.core.component import Component, ComponentConfig
-from ecorec.core.contracts import Candidate, Request
+from ecorec.core.contracts import Candidate, Request, SlateItem
 from ecorec.core.events import Event, EventType
 from ecorec.core.profile import Profile
 from ecorec.data.training import TrainingData
@@ -186,6 +186,21 @@ class ExploreSlots(Component):
         candidate.propensity = selection.propensity
         candidate.reasons.extend([f"rerank:explore({self.policy.name})", *extra])
         return index
+
+    def logged_decision(self, slot: SlateItem) -> dict[str, str] | None:
+        """What ``slot``'s impression must carry to be replayed as this policy's decision.
+
+        None when this stage did not choose the slot. The ``arm`` and ``policy`` keys are what
+        :func:`~ecorec.bandits.feedback.rewards_from_events` and the nearline consumer read.
+        """
+        tag = f"rerank:explore({self.policy.name})"
+        if tag not in slot.reasons:
+            return None
+        if self.config.arms == "item":
+            arm = slot.item_id
+        else:
+            arm = next(r.split(":", 1)[1] for r in slot.reasons if r.startswith("explore_arm:"))
+        return {"arm": arm, "policy": self.policy.name}
 
     def update_from_events(self, events: Iterable[Event]) -> int:
         """Learn from logged explore impressions and their rewards; return the updates made."""

@@ -1,7 +1,7 @@
 """``POST /v1/recommend``: one slate from the Pipeline, its impressions logged to the EventLog.
 
-Impressions are what off-policy evaluation and CTR training learn from, so each slot is logged
-with its request, position, recall channel, propensity and scene. A failure to log them is
+What each slot logs (channel, propensity, scene, reasons, bandit decisions, ad accounting) is
+:func:`ecorec.slate_events.slate_events`, shared with the simulator. A failure to log them is
 counted but does not cost the user their feed.
 """
 
@@ -13,40 +13,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, status
 
-from ecorec.core.contracts import Request, Slate
-from ecorec.core.events import Event, EventType
+from ecorec.core.contracts import Request
 from ecorec.service.app import ServiceState, get_state
 from ecorec.service.auth import Principal, Role, require
 from ecorec.service.routes.explain import new_request_id, remember
 from ecorec.service.schemas import RecommendRequest, RecommendResponse
+from ecorec.slate_events import slate_events
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["recommend"])
-
-
-def impressions(slate: Slate, user_id: str, scene: str, ts: float) -> list[Event]:
-    """One impression per slot; ids derive from the request, so a retry stores nothing twice."""
-    return [
-        Event(
-            event_id=f"{slate.request_id}:{slot.position}",
-            ts=ts,
-            user_id=user_id,
-            type=EventType.IMPRESSION,
-            item_id=slot.item_id,
-            ad_id=slot.ad_id,
-            request_id=slate.request_id,
-            position=slot.position,
-            # reasons too, so ``explain`` still answers after a restart
-            extra={
-                "channel": slot.channel,
-                "propensity": slot.propensity,
-                "scene": scene,
-                "reasons": list(slot.reasons),
-                "is_ad": slot.is_ad,
-            },
-        )
-        for slot in slate.items
-    ]
 
 
 @router.post(
@@ -60,7 +35,8 @@ def recommend(
     _caller: Annotated[Principal, Depends(require(Role.CLIENT))],
 ) -> RecommendResponse:
     """A slate of at most ``n`` items for ``user_id``, with why each one is there."""
-    if state.pipeline is None:
+    pipeline = state.pipeline  # read once: an activation may swap it meanwhile
+    if pipeline is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, state.error or "not ready")
     now = time.time()
     started = time.perf_counter()
@@ -70,7 +46,7 @@ def recommend(
         # personal until the next retrain drops it
         context["personalized"] = False
     request = Request(body.user_id, body.scene, body.n, context, new_request_id(now), now)
-    slate = state.pipeline(request)
+    slate = pipeline(request)
     state.metrics.stage_latency.observe(time.perf_counter() - started)
     # each fallback the pipeline took (rank:timeout, recall:empty, ...): names from the
     # configured stages only, so the label set stays small
@@ -82,7 +58,7 @@ def recommend(
         state.metrics.fallbacks.labels("empty_slate").inc()
     remember(state, slate)
     try:
-        state.stores.events.append(impressions(slate, body.user_id, body.scene, now))
+        state.stores.events.append(slate_events(request, slate, pipeline))
     except Exception:  # the slate is still worth returning; the counter makes the loss visible
         log.exception("could not log impressions of request %s", slate.request_id)
         state.metrics.impression_failures.inc()
