@@ -15,7 +15,7 @@ Event ids derive from the request id and position, so logging a slate twice stor
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -66,7 +66,7 @@ def slate_events(request: Request, slate: Slate, pipeline: Pipeline) -> list[Eve
 
 
 def _decision(
-    slot: SlateItem, decisions: list[Callable[[SlateItem], dict[str, str] | None]]
+    slot: SlateItem, decisions: Sequence[Callable[[SlateItem], dict[str, str] | None]]
 ) -> dict[str, str]:
     for decision in decisions:
         found = decision(slot)

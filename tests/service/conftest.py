@@ -2,11 +2,13 @@
 
 The ``service`` fixture runs every test that uses it twice: on the embedded default (SQLite,
 in-process profiles) and, under the ``services`` marker, on the real servers on 127.0.0.1
-(PostgreSQL in a fresh database, Redis under a fresh prefix), so the one suite proves both.
+(PostgreSQL in a fresh database, Redis under a fresh prefix, a fresh NATS JetStream stream),
+so the one suite proves both.
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -27,6 +29,7 @@ from ecorec.service.auth import KeyStore
 
 #: the maintenance database, to create and drop the per-module test databases
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+NATS = "nats://127.0.0.1:4222"
 
 
 def cheap_config(database_url: str, **storage: str) -> EcorecConfig:
@@ -63,9 +66,22 @@ def make_platform(folder: Path, database_url: str = "", **storage: str) -> Ecore
     return config
 
 
+async def _delete_stream(name: str) -> None:
+    import nats
+    from nats.js.errors import NotFoundError
+
+    client = await nats.connect(NATS)
+    try:
+        await client.jetstream().delete_stream(name)
+    except NotFoundError:
+        pass
+    finally:
+        await client.close()
+
+
 @contextmanager
 def server_storage(folder: Path) -> Iterator[dict[str, str]]:
-    """A fresh PostgreSQL database and Redis prefix on 127.0.0.1, dropped afterwards."""
+    """A fresh PostgreSQL database, Redis prefix and NATS stream on 127.0.0.1, dropped after."""
     import psycopg
     import redis
 
@@ -77,8 +93,11 @@ def server_storage(folder: Path) -> Iterator[dict[str, str]]:
         yield {
             "database_url": f"postgresql://postgres@127.0.0.1:5432/{name}",
             "profiles_url": f"redis://127.0.0.1:6379/0?prefix={prefix}",
+            "stream_url": f"{NATS}?stream={name}&subject=test.{name}&durable={name}",
+            "outbox_path": str(folder / "outbox.db"),
         }
     finally:
+        asyncio.run(_delete_stream(name))
         with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         client = redis.Redis.from_url("redis://127.0.0.1:6379/0")

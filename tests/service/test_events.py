@@ -59,10 +59,22 @@ def test_resending_the_same_event_ids_stores_nothing_twice(service: Service) -> 
     user_id = "events-resend"
     batch = [click(f"r-{i}", user_id, item_id=f"i{i}", ts=TS + i) for i in range(5)]
     first = post(service, batch)
-    assert first.json() == {"received": 5, "stored": 5, "duplicates": 0, "dropped": 0}
+    assert first.json() == {
+        "received": 5,
+        "stored": 5,
+        "duplicates": 0,
+        "dropped": 0,
+        "degraded": False,
+    }
     again = post(service, [*batch[2:], click("r-new", user_id, ts=TS + 9)])
     assert again.status_code == 200
-    assert again.json() == {"received": 4, "stored": 1, "duplicates": 3, "dropped": 0}
+    assert again.json() == {
+        "received": 4,
+        "stored": 1,
+        "duplicates": 3,
+        "dropped": 0,
+        "degraded": False,
+    }
     assert count(service, user_id) == 6
 
 

@@ -53,7 +53,13 @@ def test_erasure_returns_a_receipt_and_late_events_do_not_bring_the_user_back(
         "item_id": "i1",
     }
     posted = client.post("/v1/events", json={"events": [late]}, headers=service.auth("client"))
-    assert posted.json() == {"received": 1, "stored": 0, "duplicates": 0, "dropped": 1}
+    assert posted.json() == {
+        "received": 1,
+        "stored": 0,
+        "duplicates": 0,
+        "dropped": 1,
+        "degraded": False,
+    }
     export = client.get(f"/v1/users/{user_id}/export", headers=admin).json()
     assert export["events"] == []
     served = client.post(

@@ -117,6 +117,15 @@ class BanditPolicy(Component):
     def update(self, arm: str, reward: float, context: np.ndarray | None = None) -> None:
         """Learn from one observed reward of ``arm`` (in ``context`` for contextual policies)."""
 
+    def revise(self, arm: str, old: float, new: float) -> None:
+        """Turn one earlier update of ``arm`` with reward ``old`` into reward ``new``.
+
+        Delayed feedback: a live policy counts a shown slot as a failure at once, and a click
+        that arrives later revises it, so the state never waits for clicks that may not come.
+        Context-free policies only; the default refuses.
+        """
+        raise NotImplementedError(f"{self.name} cannot revise an earlier reward")
+
     def update_from_events(self, events: Iterable[Event], reward_types: Iterable[str] = ()) -> int:
         """Learn from logged impressions and the clicks they received; return updates made.
 

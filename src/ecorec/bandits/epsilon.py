@@ -89,6 +89,13 @@ class EpsilonGreedy(BanditPolicy):
         self.sums[row] += float(reward)
         self.n_updates += 1
 
+    def revise(self, arm: str, old: float, new: float) -> None:
+        """Replace one earlier reward ``old`` of ``arm`` by ``new`` in its running mean."""
+        (row,) = self._ensure([arm])
+        if self.counts[row] < 1:
+            raise ValueError(f"arm {arm!r} has no earlier reward to revise")
+        self.sums[row] += float(new) - float(old)
+
     def _arrays(self) -> dict[str, np.ndarray]:
         return {"counts": self.counts, "sums": self.sums}
 

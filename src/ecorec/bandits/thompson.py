@@ -104,6 +104,16 @@ class ThompsonSampling(BanditPolicy):
         self.beta[row] += 1.0 - reward
         self.n_updates += 1
 
+    def revise(self, arm: str, old: float, new: float) -> None:
+        """Move ``new - old`` of one earlier update from failures to successes."""
+        if not (0.0 <= old <= 1.0 and 0.0 <= new <= 1.0):
+            raise ValueError(f"rewards must lie in [0, 1], got {old} -> {new}")
+        (row,) = self._ensure([arm])
+        if self.beta[row] - (new - old) < self.config.prior_beta - 1e-9:
+            raise ValueError(f"arm {arm!r} has no earlier failure to revise")
+        self.alpha[row] += new - old
+        self.beta[row] -= new - old
+
     def means(self) -> dict[str, float]:
         """Posterior mean click rate per arm."""
         mean = self.alpha / (self.alpha + self.beta)

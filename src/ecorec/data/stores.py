@@ -2,7 +2,8 @@
 
 Empty URLs in :class:`~ecorec.core.config.StorageConfig` are derived from ``database_url`` so
 that ``--db sqlite:///x.db`` alone gives a complete, self-contained installation: models in
-``x-models/`` and profiles snapshotted to ``x-profiles.json`` beside the database file.
+``x-models/``, profiles snapshotted to ``x-profiles.json`` and the nearline outbox in
+``x-outbox.db`` beside the database file.
 """
 
 from __future__ import annotations
@@ -37,6 +38,15 @@ def models_root(config: StorageConfig) -> Path:
         Path(config.models_url)
         if config.models_url
         else Path(f"{_base(config.database_url)}-models")
+    )
+
+
+def outbox_path(config: StorageConfig) -> Path:
+    """The configured nearline outbox file, or ``<db stem>-outbox.db`` beside the database."""
+    return (
+        Path(config.outbox_path)
+        if config.outbox_path
+        else Path(f"{_base(config.database_url)}-outbox.db")
     )
 
 

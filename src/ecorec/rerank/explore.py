@@ -202,6 +202,20 @@ class ExploreSlots(Component):
             arm = next(r.split(":", 1)[1] for r in slot.reasons if r.startswith("explore_arm:"))
         return {"arm": arm, "policy": self.policy.name}
 
+    def observe(self, policy: str, arm: str, reward: float) -> None:
+        """Follow one nearline bandit outcome (a listener for the nearline stream).
+
+        ``reward`` 0.0 is a new decision, counted as a failure at once; 1.0 is the click that
+        revises it (:data:`~ecorec.data.nearline_schema.BanditOutcome`). Outcomes of another
+        policy are ignored.
+        """
+        if policy != self.policy.name:
+            return
+        if reward == 0.0:
+            self.policy.update(arm, 0.0)
+        else:
+            self.policy.revise(arm, 0.0, reward)
+
     def update_from_events(self, events: Iterable[Event]) -> int:
         """Learn from logged explore impressions and their rewards; return the updates made."""
         return self.policy.update_from_events(events, self.config.reward_types)

@@ -24,8 +24,11 @@ import ecorec
 from ecorec.core.config import ConfigError, EcorecConfig
 from ecorec.core.pipeline import Pipeline
 from ecorec.data.lookup import ItemLookup
-from ecorec.data.stores import Stores
+from ecorec.data.nearline import NearlineStats
+from ecorec.data.stores import Stores, outbox_path
+from ecorec.data.stream import Nearline
 from ecorec.factory import build_pipeline
+from ecorec.rerank.explore import ExploreSlots
 from ecorec.service.auth import KeyStore
 from ecorec.service.limits import BodyLimit
 from ecorec.service.metrics import ServiceMetrics
@@ -52,6 +55,8 @@ class ServiceState:
     metrics: ServiceMetrics
     deletions: DeletionLog
     pipeline: Pipeline | None = None
+    #: the nearline stream: stored events are published here (None until the app starts)
+    nearline: Nearline | None = None
     lookup: ItemLookup = field(default_factory=ItemLookup)
     model_version: str | None = None
     error: str | None = None
@@ -115,6 +120,31 @@ def load_pipeline(state: ServiceState) -> None:
     install(state, built)
 
 
+def observe_outcome(state: ServiceState, policy: str, arm: str, reward: float) -> None:
+    """Keep the live explore policy in step with the nearline bandit tallies.
+
+    Called from the stream's consumer thread. Each process follows the outcomes its own
+    consumer applies; the durable, shared tallies are in ``state.nearline.stats``.
+    """
+    pipeline = state.pipeline
+    for reranker in pipeline.rerankers if pipeline is not None else ():
+        if isinstance(reranker, ExploreSlots):
+            reranker.observe(policy, arm, reward)
+
+
+def open_nearline(state: ServiceState) -> Nearline:
+    """The outbox, the stream named by ``stream_url`` and its consumer, for ``state``."""
+    storage = state.config.storage
+    return Nearline.open(
+        storage.stream_url,
+        outbox_path(storage),
+        NearlineStats(storage.database_url),
+        creator_of=lambda item_id: state.lookup.creator(item_id),
+        on_outcome=lambda policy, arm, reward: observe_outcome(state, policy, arm, reward),
+        deleted_among=state.deletions.deleted_among,
+    )
+
+
 def create_app(config: EcorecConfig, stores: Stores | None = None) -> FastAPI:
     """The service over ``config``; pass ``stores`` to share already opened ones (tests).
 
@@ -136,10 +166,13 @@ def create_app(config: EcorecConfig, stores: Stores | None = None) -> FastAPI:
         deletions = DeletionLog(config.storage.database_url)
         state = ServiceState(config=config, stores=opened, metrics=metrics, deletions=deletions)
         load_pipeline(state)
+        state.nearline = open_nearline(state)
         app.state.service, app.state.keys = state, keys
         try:
             yield
         finally:
+            state.nearline.close()
+            state.nearline.stats.close()
             deletions.close()
             keys.close()
             if owned:

@@ -45,6 +45,7 @@ from ecorec.core.entities import User
 from ecorec.core.events import MONEY_TYPES, Event, EventType
 from ecorec.core.profile import Profile
 from ecorec.data.catalog.sql import create_catalog_engine
+from ecorec.data.nearline import NearlineStats
 from ecorec.data.registry import ModelIntegrityError, ModelNotFoundError
 from ecorec.data.stores import Stores, models_root
 
@@ -275,18 +276,24 @@ def export_user(stores: Stores, user_id: str) -> dict[str, Any]:
 
 
 def erase_user(
-    stores: Stores, user_id: str, log: DeletionLog, now: float | None = None
+    stores: Stores,
+    user_id: str,
+    log: DeletionLog,
+    now: float | None = None,
+    nearline: NearlineStats | None = None,
 ) -> dict[str, Any]:
-    """Erase ``user_id`` from events, profile and catalog; return a receipt without their id.
+    """Erase ``user_id`` from events, profile, catalog and nearline state; return a receipt.
+
+    The receipt holds no personal data, not even the user's id.
 
     The deletion log is written before anything is deleted: if a step fails, the user is
     already blocked from coming back and calling this again finishes the erasure (every step
     is idempotent).
 
     Returns:
-        ``{"receipt_id", "erased_at", "counts": {"events", "profile", "user"}, "stores",
-        "retained_until_retrain"}``; the last lists ``model@version`` of active models that
-        still hold a row for the user (see the module docstring).
+        ``{"receipt_id", "erased_at", "counts": {"events", "profile", "user"[, "nearline"]},
+        "stores", "retained_until_retrain"}``; the last lists ``model@version`` of active
+        models that still hold a row for the user (see the module docstring).
 
     """
     erased_at = time.time() if now is None else now
@@ -295,13 +302,18 @@ def erase_user(
     had_profile = stores.profiles.get(user_id) != Profile(user_id)
     stores.profiles.delete(user_id)
     n_users = stores.catalog.delete(User, [user_id])
+    counts = {"events": n_events, "profile": int(had_profile), "user": n_users}
+    erased = ["deletion_log", "events", "profiles", "catalog"]
+    if nearline is not None:  # bandit decisions and clicks waiting for them carry user ids
+        counts["nearline"] = nearline.delete_user(user_id)
+        erased.append("nearline")
     # Last, so a broken model folder cannot stop the data itself from being erased.
     retained = sorted({f"{row['model']}@{row['version']}" for row in _model_rows(stores, user_id)})
     return {
         "receipt_id": uuid.uuid4().hex,
         "erased_at": erased_at,
-        "counts": {"events": n_events, "profile": int(had_profile), "user": n_users},
-        "stores": ["deletion_log", "events", "profiles", "catalog"],
+        "counts": counts,
+        "stores": erased,
         "retained_until_retrain": retained,
     }
 

@@ -1,9 +1,11 @@
 """Request and response bodies of the HTTP API.
 
 The limits are part of the schema (and so of the OpenAPI contract): unknown fields are
-rejected, ``n`` is at most 200, strings and batches are bounded, so a hostile body is a 422
-before any store is touched. Per-type event rules (a ``play`` needs ``value``...) stay in
-:func:`ecorec.core.events.validate_event`, the one place every entry point shares.
+rejected, ``n`` is at most 200, strings and batches are bounded, and values are not coerced
+(``"5"`` is not an ``n``, ``0`` is not a ``false``), so a hostile body is a 422 before any store
+is touched and the server accepts exactly what the spec describes. Per-type event rules (a
+``play`` needs ``value``...) stay in :func:`ecorec.core.events.validate_event`, the one place
+every entry point shares.
 """
 
 from __future__ import annotations
@@ -24,9 +26,13 @@ Extra = Annotated[dict[Annotated[str, Field(max_length=64)], Any], Field(max_len
 
 
 class Body(BaseModel):
-    """Every request body: unknown fields are an error, not silently dropped."""
+    """Every request body: unknown fields are an error, not silently dropped.
 
-    model_config = ConfigDict(extra="forbid")
+    Strict: a JSON value of another type is refused rather than converted, so what the server
+    accepts is what the OpenAPI schema says (an integer is still a valid float).
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class RecommendRequest(Body):
@@ -86,12 +92,17 @@ class EventBatch(Body):
 
 
 class EventsResponse(BaseModel):
-    """How many events arrived, were new, were already stored, or were of erased users."""
+    """How many events arrived, were new, were already stored, or were of erased users.
+
+    ``degraded`` is true when the nearline stream could not be reached at its last attempt:
+    the events are stored all the same and wait in the local outbox until it can.
+    """
 
     received: int
     stored: int
     duplicates: int
     dropped: int = 0
+    degraded: bool = False
 
 
 class EventProblem(BaseModel):
@@ -116,3 +127,29 @@ class ConsentResponse(BaseModel):
 
     user_id: str
     consent: dict[str, bool]
+
+
+class ErrorResponse(BaseModel):
+    """Any refusal the service itself words: 401, 403, 404, 409, 413, 429, 503."""
+
+    detail: str
+
+
+class FieldError(BaseModel):
+    """One problem with the request as FastAPI reports it (``loc`` is the path to the value)."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class RequestRejected(BaseModel):
+    """A 422: the request's own problems (a list), or one the route words itself (a string)."""
+
+    detail: str | list[FieldError]
+
+
+class EventsRejected(BaseModel):
+    """A 422 of ``POST /v1/events``: the body's shape (FastAPI) or its events' rules, all listed."""
+
+    detail: list[FieldError] | list[EventProblem]

@@ -81,10 +81,13 @@ class FallbackProfileStore:
         return self._down_since is not None
 
     def get(self, user_id: str) -> Profile:
-        return self._call(lambda store: store.get(user_id), None)
+        profile: Profile = self._call(lambda store: store.get(user_id), None)
+        return profile
 
     def apply(self, user_id: str, delta: ProfileDelta) -> Profile:
-        return self._call(lambda store: store.apply(user_id, delta), (user_id, ("apply", delta)))
+        write = (user_id, ("apply", delta))
+        profile: Profile = self._call(lambda store: store.apply(user_id, delta), write)
+        return profile
 
     def delete(self, user_id: str) -> None:
         self._call(lambda store: store.delete(user_id), (user_id, ("delete", None)))

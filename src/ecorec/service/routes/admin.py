@@ -19,11 +19,14 @@ from ecorec.core.entities import CuratedPool, Item
 from ecorec.data.registry import ModelIntegrityError, ModelNotFoundError
 from ecorec.service.app import ServiceState, build_serving, get_state, install
 from ecorec.service.auth import Role, require
-from ecorec.service.schemas import Body, Id
+from ecorec.service.schemas import Body, ErrorResponse, Id, RequestRejected
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(require(Role.ADMIN))])
 PoolId = Annotated[str, Path(min_length=1, max_length=128)]
+NO_POOL: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorResponse, "description": "no such pool"}
+}
 #: config keys whose values are never shown, whatever section they sit in
 _SECRET_WORDS = ("password", "secret", "token", "key")
 
@@ -89,9 +92,7 @@ def list_pools(state: Annotated[ServiceState, Depends(get_state)]) -> list[PoolO
     return [_pool_out(pool) for pool in state.stores.catalog.scan(CuratedPool)]
 
 
-@router.get(
-    "/pools/{pool_id}", response_model=PoolOut, responses={404: {"description": "no such pool"}}
-)
+@router.get("/pools/{pool_id}", response_model=PoolOut, responses=NO_POOL)
 def get_pool(pool_id: PoolId, state: Annotated[ServiceState, Depends(get_state)]) -> PoolOut:
     """One curated pool."""
     pool = state.stores.catalog.get(CuratedPool, [pool_id]).get(pool_id)
@@ -100,7 +101,11 @@ def get_pool(pool_id: PoolId, state: Annotated[ServiceState, Depends(get_state)]
     return _pool_out(pool)
 
 
-@router.put("/pools/{pool_id}", response_model=PoolOut)
+@router.put(
+    "/pools/{pool_id}",
+    response_model=PoolOut,
+    responses={422: {"model": RequestRejected, "description": "a bad body, or unknown items"}},
+)
 def put_pool(
     pool_id: PoolId, body: PoolIn, state: Annotated[ServiceState, Depends(get_state)]
 ) -> PoolOut:
@@ -123,9 +128,7 @@ def put_pool(
     return _pool_out(pool)
 
 
-@router.delete(
-    "/pools/{pool_id}", status_code=204, responses={404: {"description": "no such pool"}}
-)
+@router.delete("/pools/{pool_id}", status_code=204, responses=NO_POOL)
 def delete_pool(pool_id: PoolId, state: Annotated[ServiceState, Depends(get_state)]) -> None:
     """Remove a pool."""
     if not state.stores.catalog.delete(CuratedPool, [pool_id]):
@@ -146,9 +149,15 @@ def list_models(state: Annotated[ServiceState, Depends(get_state)]) -> list[Mode
     "/models/{name}/activate",
     response_model=ModelOut,
     responses={
-        404: {"description": "unknown model or version"},
-        409: {"description": "the pipeline could not be built; the old one still serves"},
-        422: {"description": "the version's files fail their manifest"},
+        404: {"model": ErrorResponse, "description": "unknown model or version"},
+        409: {
+            "model": ErrorResponse,
+            "description": "the pipeline could not be built; the old one still serves",
+        },
+        422: {
+            "model": RequestRejected,
+            "description": "a bad body, or the version's files fail their manifest",
+        },
     },
 )
 def activate(

@@ -6,15 +6,20 @@ item or a blocked creator is gone from the very next recommendation. Re-sending 
 ``event_id``s stores nothing twice and moves no profile twice: ids already in the log are found
 first and left out of the profile update. Events of erased users are dropped (counted, not
 stored), so late events cannot bring an erased user back.
+
+Then the batch goes to the nearline stream through the durable outbox — all of it, duplicates
+included: a client retries when a crash cost it the first answer, and that retry is the only
+chance to publish what the crash left unpublished (the consumer ignores ids it has applied).
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Sequence
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends, HTTPException, status
 from fastapi.responses import JSONResponse
 
 from ecorec.core.events import Event, EventValidationError, validate_event
@@ -23,8 +28,16 @@ from ecorec.data.protocols import EventLog
 from ecorec.service.app import ServiceState, get_state
 from ecorec.service.auth import Principal, Role, require
 from ecorec.service.privacy import reject_deleted
-from ecorec.service.schemas import EventBatch, EventIn, EventProblem, EventsResponse
+from ecorec.service.schemas import (
+    ErrorResponse,
+    EventBatch,
+    EventIn,
+    EventProblem,
+    EventsRejected,
+    EventsResponse,
+)
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["events"])
 
 
@@ -70,7 +83,16 @@ def _unique(events: Sequence[Event]) -> list[Event]:
 @router.post(
     "/events",
     response_model=EventsResponse,
-    responses={422: {"description": "the batch was rejected; every bad event is named"}},
+    responses={
+        422: {
+            "model": EventsRejected,
+            "description": "the batch was rejected; every bad event is named",
+        },
+        503: {
+            "model": ErrorResponse,
+            "description": "stored, but not queued for the nearline stream; retry",
+        },
+    },
 )
 def post_events(
     body: EventBatch,
@@ -91,6 +113,18 @@ def post_events(
         stored = state.stores.events.append(fresh) if fresh else 0
         for user_id, delta in deltas_from_events(fresh, state.lookup).items():
             state.stores.profiles.apply(user_id, delta)
+    if state.nearline is not None:
+        try:
+            state.nearline.publish(events)
+        except Exception as exc:  # the outbox's disk; the retry is idempotent at every stage
+            log.exception("could not queue %d events for the nearline stream", len(events))
+            raise HTTPException(
+                status.HTTP_503_SERVICE_UNAVAILABLE,
+                "events stored, but not queued for the nearline stream: send them again",
+            ) from exc
+    degraded = state.nearline is not None and state.nearline.degraded
+    if degraded:
+        state.metrics.fallbacks.labels("stream:unavailable").inc()
     for event in events:
         outcome = "duplicate" if event.event_id in known else "stored"
         state.metrics.count_event(str(event.type), outcome)
@@ -101,4 +135,5 @@ def post_events(
         stored=stored,
         duplicates=len(body.events) - stored - len(dropped),
         dropped=len(dropped),
+        degraded=degraded,
     )

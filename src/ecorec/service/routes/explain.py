@@ -22,6 +22,7 @@ from ecorec.core.contracts import Slate
 from ecorec.core.events import EventType
 from ecorec.service.app import RECENT_SLATES, ServiceState, get_state
 from ecorec.service.auth import Principal, Role, require
+from ecorec.service.schemas import ErrorResponse
 
 router = APIRouter(prefix="/v1", tags=["recommend"])
 
@@ -104,7 +105,9 @@ def from_event_log(state: ServiceState, request_id: str) -> list[dict[str, objec
 @router.get(
     "/recommend/{request_id}/explain",
     response_model=ExplainResponse,
-    responses={404: {"description": "no slate with this request id is known"}},
+    responses={
+        404: {"model": ErrorResponse, "description": "no slate with this request id is known"}
+    },
 )
 def explain(
     request_id: Annotated[str, Path(min_length=1, max_length=128)],

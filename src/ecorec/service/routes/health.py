@@ -7,11 +7,12 @@ stores answering), so a load balancer keeps traffic away while models load or a 
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Response, status
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
+from pydantic import BaseModel
 
 from ecorec.core.entities import Item
 from ecorec.service.app import ServiceState, get_state
@@ -20,13 +21,25 @@ log = logging.getLogger(__name__)
 router = APIRouter(tags=["health"])
 
 
+class Readiness(BaseModel):
+    """``/readyz``'s body, the same shape for 200 and 503 so a probe can log why."""
+
+    status: Literal["ready", "not ready"]
+    problems: list[str]
+    model_version: str | None
+
+
 @router.get("/healthz")
 def healthz() -> dict[str, str]:
     """Liveness: the process is up and answering."""
     return {"status": "ok"}
 
 
-@router.get("/readyz", responses={503: {"description": "not ready; `problems` says why"}})
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "not ready; `problems` says why"}},
+)
 def readyz(state: Annotated[ServiceState, Depends(get_state)]) -> JSONResponse:
     """Readiness: 200 when the pipeline is built and every store answers, else 503."""
     problems: list[str] = []
@@ -52,7 +65,16 @@ def readyz(state: Annotated[ServiceState, Depends(get_state)]) -> JSONResponse:
     return JSONResponse(body, status_code=code)
 
 
-@router.get("/metrics", response_class=Response)
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "the Prometheus text exposition format",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        }
+    },
+)
 def metrics(state: Annotated[ServiceState, Depends(get_state)]) -> Response:
     """Prometheus text: request counts and latencies per route, fallbacks, ingest counts."""
     return Response(state.metrics.render(), media_type=CONTENT_TYPE_LATEST)

@@ -56,6 +56,7 @@ def erase(
     The user's own tokens are revoked too: an erased user keeps no credentials.
     """
     with state.ingest_lock:  # no event of this user slips in between the log and the delete
-        receipt = erase_user(state.stores, user_id, state.deletions)
+        stats = state.nearline.stats if state.nearline is not None else None
+        receipt = erase_user(state.stores, user_id, state.deletions, nearline=stats)
     keys.revoke_user(user_id)
     return receipt

@@ -1,0 +1,96 @@
+"""The nearline path of the service: stored events reach the stream's consumer exactly once."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi.testclient import TestClient
+
+from ecorec.core.events import EventType
+from ecorec.service import create_app
+from ecorec.service.app import ServiceState
+from tests.service.conftest import Service
+
+
+def state_of(client: TestClient) -> ServiceState:
+    state: ServiceState = client.app.state.service  # type: ignore[attr-defined]
+    return state
+
+
+def test_events_reach_the_nearline_stats_once(service: Service) -> None:
+    user_id = service.user_ids[11]
+    item = "nearline-item"
+    events = [
+        {"event_id": f"nl-{user_id}-{k}", "ts": time.time(), "user_id": user_id,
+         "type": "click", "item_id": item}
+        for k in range(3)
+    ]  # fmt: skip
+    headers = service.auth("client")
+    assert (
+        service.client.post("/v1/events", json={"events": events}, headers=headers).json()["stored"]
+        == 3
+    )
+    # the same batch again (a client's retry): published again, applied once
+    service.client.post("/v1/events", json={"events": events}, headers=headers)
+    nearline = state_of(service.client).nearline
+    assert nearline is not None
+    assert nearline.flush(20.0)
+    assert nearline.stats.item_stats(item) == {str(EventType.CLICK): 3}
+    assert nearline.pending == 0 and not nearline.degraded
+
+
+def test_stream_down_keeps_events_in_the_outbox_and_says_degraded(
+    service: Service, tmp_path
+) -> None:
+    config = service.config.model_copy(deep=True)
+    config.storage.stream_url = "nats://127.0.0.1:1"  # nothing listens there
+    config.storage.outbox_path = str(tmp_path / "outbox.db")
+    user_id = service.user_ids[12]
+    events = [
+        {"event_id": f"down-{user_id}-{k}", "ts": time.time(), "user_id": user_id,
+         "type": "like", "item_id": "nearline-down"}
+        for k in range(2)
+    ]  # fmt: skip
+    headers = service.auth("client")
+    with TestClient(create_app(config)) as client:
+        nearline = state_of(client).nearline
+        assert nearline is not None
+        first = client.post("/v1/events", json={"events": events[:1]}, headers=headers)
+        assert first.status_code == 200, first.text
+        # the relay's attempt to publish it fails in the background; from then on it is known
+        deadline = time.monotonic() + 10
+        while not nearline.degraded and time.monotonic() < deadline:
+            time.sleep(0.05)
+        answer = client.post("/v1/events", json={"events": events[1:]}, headers=headers)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["degraded"] is True and answer.json()["stored"] == 1
+        assert nearline.pending == 2
+        assert 'ecorec_fallbacks_total{reason="stream:unavailable"}' in client.get("/metrics").text
+    # the outbox outlives the process; a service with a reachable stream replays it
+    config.storage.stream_url = service.config.storage.stream_url
+    with TestClient(create_app(config)) as client:
+        nearline = state_of(client).nearline
+        assert nearline is not None and nearline.flush(20.0)
+        assert nearline.pending == 0
+        assert nearline.stats.item_stats("nearline-down") == {str(EventType.LIKE): 2}
+
+
+def test_erasure_reaches_the_nearline_state(service: Service) -> None:
+    user_id = service.user_ids[13]
+    now = time.time()
+    events = [
+        {"event_id": f"er-imp-{user_id}", "ts": now, "user_id": user_id, "type": "impression",
+         "item_id": "er-item", "request_id": f"er-{user_id}",
+         "extra": {"arm": "er-item", "policy": "thompson"}},
+    ]  # fmt: skip
+    client = service.client
+    assert (
+        client.post("/v1/events", json={"events": events}, headers=service.auth("client")).json()[
+            "stored"
+        ]
+        == 1
+    )
+    nearline = state_of(client).nearline
+    assert nearline is not None and nearline.flush(20.0)
+    receipt = client.delete(f"/v1/users/{user_id}", headers=service.auth("admin")).json()
+    assert receipt["counts"]["nearline"] == 1 and "nearline" in receipt["stores"]
