@@ -34,5 +34,10 @@ def test_redis_down_serves_from_process_memory_and_says_degraded(service: Servic
         second = client.post("/v1/recommend", json={"user_id": user_id, "n": 10}, headers=headers)
         assert second.status_code == 200
         assert rejected not in {item["item_id"] for item in second.json()["items"]}
+        ready = client.get("/readyz")
+        assert ready.status_code == 200  # degraded, still worth sending traffic to
+        assert ready.json()["degraded"] == [
+            "profiles: server unreachable, serving from process memory"
+        ]
         metrics = client.get("/metrics").text
         assert 'ecorec_fallbacks_total{reason="profiles:unavailable"} 2.0' in metrics

@@ -65,6 +65,9 @@ def test_stream_down_keeps_events_in_the_outbox_and_says_degraded(
         assert answer.status_code == 200, answer.text
         assert answer.json()["degraded"] is True and answer.json()["stored"] == 1
         assert nearline.pending == 2
+        ready = client.get("/readyz").json()
+        assert ready["status"] == "ready"
+        assert ready["degraded"] == ["stream: unreachable, 2 events in the outbox"]
         assert 'ecorec_fallbacks_total{reason="stream:unavailable"}' in client.get("/metrics").text
     # the outbox outlives the process; a service with a reachable stream replays it
     config.storage.stream_url = service.config.storage.stream_url

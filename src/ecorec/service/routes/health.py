@@ -22,10 +22,16 @@ router = APIRouter(tags=["health"])
 
 
 class Readiness(BaseModel):
-    """``/readyz``'s body, the same shape for 200 and 503 so a probe can log why."""
+    """``/readyz``'s body, the same shape for 200 and 503 so a probe can log why.
+
+    ``degraded`` names the fallbacks in use (profiles from process memory, events waiting in
+    the outbox). They leave the service ready: taking every replica out of rotation because
+    Redis or NATS is down would turn a degraded feed into no feed.
+    """
 
     status: Literal["ready", "not ready"]
     problems: list[str]
+    degraded: list[str] = []
     model_version: str | None
 
 
@@ -56,10 +62,16 @@ def readyz(state: Annotated[ServiceState, Depends(get_state)]) -> JSONResponse:
         except Exception as exc:  # any failure means "do not send traffic here"
             log.warning("readiness: %s store failed: %s", name, exc)
             problems.append(f"{name}: {type(exc).__name__}")
+    degraded = []
+    if getattr(state.stores.profiles, "degraded", False):
+        degraded.append("profiles: server unreachable, serving from process memory")
+    if state.nearline is not None and state.nearline.degraded:
+        degraded.append(f"stream: unreachable, {state.nearline.pending} events in the outbox")
     code = status.HTTP_503_SERVICE_UNAVAILABLE if problems else status.HTTP_200_OK
     body = {
         "status": "not ready" if problems else "ready",
         "problems": problems,
+        "degraded": degraded,
         "model_version": state.model_version,
     }
     return JSONResponse(body, status_code=code)
