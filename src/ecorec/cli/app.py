@@ -6,7 +6,13 @@ from typing import Annotated
 
 import typer
 
-from ecorec.cli import data_commands, evaluate_commands, model_commands, service_commands
+from ecorec.cli import (
+    data_commands,
+    evaluate_commands,
+    health_commands,
+    model_commands,
+    service_commands,
+)
 from ecorec.cli.common import setup_logging
 
 app = typer.Typer(
@@ -41,6 +47,7 @@ app.command("serve")(service_commands.serve)
 keys_app = typer.Typer(help="API keys of the HTTP service.", no_args_is_help=True)
 keys_app.command("create")(service_commands.create_key)
 app.add_typer(keys_app, name="keys")
+app.command("health")(health_commands.health)
 
 
 def main() -> None:

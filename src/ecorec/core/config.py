@@ -17,7 +17,7 @@ from __future__ import annotations
 import tomllib
 from abc import abstractmethod
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
@@ -191,6 +191,52 @@ class ServiceConfig(Section):
     cors_origins: list[str] = Field(default_factory=list)
 
 
+class HealthWeights(Section):
+    """Weights of the three dimensions in the health index; renormalised over those with data."""
+
+    user_value: float = Field(default=1.0, ge=0)
+    ecosystem: float = Field(default=1.0, ge=0)
+    business: float = Field(default=1.0, ge=0)
+
+
+class HealthAlerts(Section):
+    """Alert thresholds (the seed's defaults): an alert fires when a metric crosses its line.
+
+    ``negative_rise`` is relative: the negative feedback rate alerts when it exceeds the previous
+    window's (of equal length) by more than this share (0.1: a rise of over 10%).
+    """
+
+    gini_max: float = Field(default=0.6, ge=0, le=1)
+    long_tail_min: float = Field(default=0.3, ge=0, le=1)
+    ad_load_max: float = Field(default=0.2, ge=0, le=1)
+    negative_rise: float = Field(default=0.1, ge=0)
+
+
+class HealthConfig(Section):
+    """Health metrics over the EventLog (``ecorec health``): definitions, index and alerts."""
+
+    #: default window of ``ecorec health`` (``24h``, ``7d``, ``30d``...)
+    window: str = "7d"
+    weights: HealthWeights = Field(default_factory=HealthWeights)
+    alerts: HealthAlerts = Field(default_factory=HealthAlerts)
+    #: a play of at least this many seconds is an effective play
+    effective_play_seconds: float = Field(default=10.0, ge=0)
+    #: categories outside the top ``top_categories`` by exposure are the tail categories
+    top_categories: int = Field(default=10, ge=1)
+    #: the popular head's share of the items (0.2: items outside the top 20% are long tail)
+    head_share: float = Field(default=0.2, ge=0, le=1)
+    #: a gap longer than this between two events of a user starts a new visit
+    session_gap_seconds: float = Field(default=1800.0, gt=0)
+    #: positions ``0 .. top_positions - 1`` are the top of a result (population coverage)
+    top_positions: int = Field(default=3, ge=1)
+    #: equal-quality buckets of items for the exposure-variance fairness metric
+    quality_bins: int = Field(default=10, ge=1)
+    #: the user attribute that defines user groups in fairness metrics
+    user_group: Literal["group", "region", "segment"] = "group"
+    #: return on ad spend at which the business component of the index scores 1
+    roas_target: float = Field(default=1.0, gt=0)
+
+
 class EcorecConfig(BaseSettings):
     """The whole configuration. Environment: ``ECOREC_STORAGE__DATABASE_URL=...``."""
 
@@ -201,6 +247,7 @@ class EcorecConfig(BaseSettings):
     storage: StorageConfig = Field(default_factory=StorageConfig)
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
     service: ServiceConfig = Field(default_factory=ServiceConfig)
+    health: HealthConfig = Field(default_factory=HealthConfig)
 
 
 def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
