@@ -11,6 +11,7 @@ from ecorec.cli import (
     evaluate_commands,
     health_commands,
     model_commands,
+    report_commands,
     service_commands,
 )
 from ecorec.cli.common import setup_logging
@@ -48,6 +49,7 @@ keys_app = typer.Typer(help="API keys of the HTTP service.", no_args_is_help=Tru
 keys_app.command("create")(service_commands.create_key)
 app.add_typer(keys_app, name="keys")
 app.command("health")(health_commands.health)
+app.command("report")(report_commands.report)
 
 
 def main() -> None:

@@ -14,12 +14,20 @@ Example:
 
 from __future__ import annotations
 
+import re
 import tomllib
 from abc import abstractmethod
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 
 
@@ -189,6 +197,9 @@ class ServiceConfig(Section):
     max_body_bytes: int = Field(default=1_000_000, gt=0)
     #: origins allowed by CORS; empty (the default) sends no CORS headers at all
     cors_origins: list[str] = Field(default_factory=list)
+    #: serve the health dashboard at ``/dashboard`` without a key (aggregates only, no ids);
+    #: off by default: turn it on where the service's port is reachable only by operators
+    dashboard: bool = False
 
 
 class HealthWeights(Section):
@@ -235,6 +246,19 @@ class HealthConfig(Section):
     user_group: Literal["group", "region", "segment"] = "group"
     #: return on ad spend at which the business component of the index scores 1
     roas_target: float = Field(default=1.0, gt=0)
+    #: windows the service keeps measured and exports to Prometheus (``ecorec_health*``)
+    export_windows: list[str] = Field(default_factory=lambda: ["24h", "7d"])
+    #: seconds between the service's background health refreshes (one also runs at start)
+    refresh_seconds: float = Field(default=300.0, gt=0)
+
+    @field_validator("export_windows")
+    @classmethod
+    def _windows(cls, windows: list[str]) -> list[str]:
+        # the rule of ecorec.metrics.health.parse_window (core does not import metrics)
+        bad = [w for w in windows if not re.fullmatch(r"\s*\d+(\.\d+)?\s*[mhdw]\s*", w)]
+        if bad:
+            raise ValueError(f"windows look like 24h, 7d or 30d (m/h/d/w), got {bad}")
+        return windows
 
 
 class EcorecConfig(BaseSettings):

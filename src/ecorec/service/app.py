@@ -15,6 +15,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
@@ -35,6 +36,9 @@ from ecorec.service.metrics import ServiceMetrics
 from ecorec.service.privacy import DeletionLog
 from ecorec.service.ratelimit import RateLimiter
 from ecorec.service.responses import LIMITED
+
+if TYPE_CHECKING:
+    from ecorec.report.live import HealthMonitor
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +71,8 @@ class ServiceState:
     recent_lock: threading.Lock = field(default_factory=threading.Lock)
     #: one model activation at a time (each builds a whole pipeline)
     admin_lock: threading.Lock = field(default_factory=threading.Lock)
+    #: health reports refreshed in the background (``/dashboard``, ``ecorec_health*`` gauges)
+    health: HealthMonitor | None = None
 
 
 def get_state(request: Request) -> ServiceState:
@@ -153,7 +159,8 @@ def create_app(config: EcorecConfig, stores: Stores | None = None) -> FastAPI:
     metrics and the OpenAPI spec are unlimited), the largest body accepted, and CORS (off
     unless origins are listed).
     """
-    from ecorec.service.routes import admin, events, explain, health, recommend, users
+    from ecorec.report.live import HealthMonitor
+    from ecorec.service.routes import admin, dashboard, events, explain, health, recommend, users
 
     metrics = ServiceMetrics()
     limiter = RateLimiter(config.service.rate_limit)
@@ -167,10 +174,19 @@ def create_app(config: EcorecConfig, stores: Stores | None = None) -> FastAPI:
         state = ServiceState(config=config, stores=opened, metrics=metrics, deletions=deletions)
         load_pipeline(state)
         state.nearline = open_nearline(state)
+        state.health = HealthMonitor(
+            opened.events,
+            opened.catalog,
+            config.health,
+            dashboard=config.service.dashboard,
+            on_refresh=metrics.set_health_reports,
+        )
+        state.health.start()  # computes once now, off the request path, then periodically
         app.state.service, app.state.keys = state, keys
         try:
             yield
         finally:
+            state.health.close()
             state.nearline.close()
             state.nearline.stats.close()
             deletions.close()
@@ -218,7 +234,9 @@ def create_app(config: EcorecConfig, stores: Stores | None = None) -> FastAPI:
     app.state.limiter = limiter
     for module in (recommend, explain, events, users, admin):
         app.include_router(module.router, responses=LIMITED)
+    app.include_router(dashboard.admin_router, responses=LIMITED)
     app.include_router(health.router)
+    app.include_router(dashboard.router)
     return app
 
 

@@ -1,0 +1,67 @@
+"""``ecorec report``: the health dashboard as one self-contained HTML file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ecorec.cli.common import (
+    ConfigOption,
+    DbOption,
+    JsonOption,
+    config_for,
+    emit,
+    note,
+    stores_for,
+    user_errors,
+)
+
+
+def report(
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="HTML file to write (replaced if it exists).")
+    ] = Path("report.html"),
+    window: Annotated[
+        str | None,
+        typer.Option("--window", help="Window length ending at the newest event: 24h, 7d, 30d."),
+    ] = None,
+    segment: Annotated[
+        str | None, typer.Option("--segment", help="Only users of this catalog segment.")
+    ] = None,
+    db: DbOption = None,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Write the health dashboard (index, alerts, charts) as one HTML file that works offline.
+
+    Plotly's JavaScript is inlined, so the file opens without a network; the page is the one
+    the service shows at /dashboard.
+    """
+    from ecorec.report import dashboard_data, render_page
+
+    with user_errors():
+        cfg = config_for(config, db)
+        with stores_for(cfg, must_exist=True) as stores:
+            data = dashboard_data(
+                stores.events, stores.catalog, window=window, segment=segment, config=cfg.health
+            )
+        page = render_page(data)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        partial = out.with_name(out.name + ".partial")
+        partial.write_text(page, encoding="utf-8")
+        partial.replace(out)  # a reader never sees half a page
+    health = data["health"]
+    summary = {
+        "out": str(out),
+        "bytes": len(page.encode("utf-8")),
+        "window": health["window"]["label"],
+        "events": health["events"],
+        "health_index": health["health_index"]["value"],
+        "alerts": len(health["alerts"]),
+    }
+    emit(summary, as_json, lambda s: note(
+        f"wrote {s['out']} ({s['bytes']:,} bytes): health over {s['window']}, "
+        f"{s['events']:,} events, {s['alerts']} alert(s)"
+    ))  # fmt: skip

@@ -1,0 +1,67 @@
+"""Everything the dashboard draws, computed from one frame of the event log.
+
+One :class:`~ecorec.metrics.health.HealthFrame` is loaded per window and every number is
+taken from it: the health report (:func:`~ecorec.metrics.health.metrics_of`, the same dict
+``ecorec health --json`` prints), then the per-step series and the distribution curves of
+:mod:`ecorec.metrics.health.daily` over the tables the report left behind. Loading the frame is
+most of the cost, so the page costs about one ``ecorec health`` call, whatever it shows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ecorec.core.config import HealthConfig
+from ecorec.metrics.health import (
+    Window,
+    catalog_tables,
+    latest_ts,
+    load_frame,
+    metrics_of,
+    parse_window,
+)
+from ecorec.metrics.health.daily import exposure_curves, retention_curves, step_series
+from ecorec.metrics.health.frame import CatalogSource, EventSource
+
+
+def dashboard_data(
+    events: EventSource,
+    catalog: CatalogSource | dict[str, Any],
+    window: str | None = None,
+    now: float | None = None,
+    segment: str | None = None,
+    config: HealthConfig | None = None,
+) -> dict[str, Any]:
+    """The health report of ``window`` and the series and curves the dashboard plots.
+
+    Arguments are those of :func:`~ecorec.metrics.health.compute_health`.
+
+    Returns:
+        ``{"health": report, "series": {"step", "points"}, "curves": {"lorenz", "long_tail",
+        "items"}, "retention_curves": [...]}`` (JSON-able); ``health`` equals what
+        ``compute_health`` returns for the same arguments.
+
+    Raises:
+        ValueError: a malformed window, or a log without events and no ``now``.
+
+    """
+    cfg = config or HealthConfig()
+    label = window or cfg.window
+    length = parse_window(label)
+    if now is None:
+        newest = latest_ts(events)
+        if newest is None:
+            raise ValueError("the event log has no events: nothing to report (pass now=...)")
+        now = newest + 1e-3
+    tables = catalog if isinstance(catalog, dict) else catalog_tables(catalog)
+    frame = load_frame(events, tables, Window(label, now - length, now), segment)
+    try:
+        report = metrics_of(frame, cfg)
+        return {
+            "health": report,
+            "series": step_series(frame, cfg.effective_play_seconds, cfg.head_share),
+            "curves": exposure_curves(frame, cfg.head_share),
+            "retention_curves": retention_curves(frame),
+        }
+    finally:
+        frame.close()
