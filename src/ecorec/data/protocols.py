@@ -54,6 +54,10 @@ class EventLog(Protocol):
 
     def count_by_type(self) -> dict[str, int]: ...
 
+    def stored(self, event_ids: Iterable[str]) -> set[str]:
+        """The ids among ``event_ids`` already in the log (what a retried batch repeats)."""
+        ...
+
     def delete_user(self, user_id: str) -> int:
         """Erase every event of ``user_id`` (privacy erasure); return how many were removed."""
         ...

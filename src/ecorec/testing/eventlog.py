@@ -236,6 +236,17 @@ class EventLogContract:
         assert log.count_by_type() == dict(expected)
         assert log.count_by_type()["click"] == 2
 
+    def test_stored_names_the_ids_already_in_the_log(self, log: Any) -> None:
+        events = sample_events()
+        log.append(events[:3])
+        ids = [e.event_id for e in events]
+        assert log.stored(ids) == {e.event_id for e in events[:3]}
+        assert log.stored([]) == set()
+        assert log.stored(["nope", ids[0], ids[0]]) == {ids[0]}
+        many = [f"m{k}" for k in range(1_200)]  # past one lookup's bound parameters
+        log.append([Event(i, T0, "u9", EventType.CLICK, item_id="i1") for i in many[::2]])
+        assert log.stored(many) == set(many[::2])
+
     def test_delete_user(self, log: Any) -> None:
         log.append(sample_events())
         assert log.delete_user("u1") == 4

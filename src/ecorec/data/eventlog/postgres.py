@@ -245,6 +245,18 @@ class PostgresEventLog(EventLogBase):
         )
         return int(row[0]) if row else 0
 
+    def stored(self, event_ids: Iterable[str]) -> set[str]:
+        """The ids among ``event_ids`` that are in the log (one primary-key lookup)."""
+        wanted = list(dict.fromkeys(event_ids))
+        if not wanted:
+            return set()
+        rows = self._run(
+            lambda conn: conn.execute(
+                "SELECT event_id FROM events WHERE event_id = ANY(%s)", (wanted,)
+            ).fetchall()
+        )
+        return {str(row[0]) for row in rows}
+
     def count_by_type(self) -> dict[str, int]:
         """Return the number of stored events per type (types with none are absent)."""
         rows = self._run(

@@ -64,6 +64,15 @@ def _connect(path: str) -> sqlite3.Connection:
     return conn
 
 
+#: ids per ``IN (...)`` lookup: under SQLite's default limit of bound parameters
+ID_CHUNK = 500
+
+
+def _chunks(values: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
 class SQLiteEventLog(EventLogBase):
     """Durable, idempotent event log in a SQLite file (the embedded default of DESIGN.md §4).
 
@@ -196,6 +205,20 @@ class SQLiteEventLog(EventLogBase):
             return int(
                 self._writer().execute(f"SELECT count(*) FROM events{where}", params).fetchone()[0]
             )
+
+    def stored(self, event_ids: Iterable[str]) -> set[str]:
+        """The ids among ``event_ids`` that are in the log (primary-key lookups)."""
+        wanted = list(dict.fromkeys(event_ids))
+        found: set[str] = set()
+        with self._lock:
+            conn = self._writer()
+            for chunk in _chunks(wanted, ID_CHUNK):
+                marks = ", ".join("?" * len(chunk))
+                rows = conn.execute(
+                    f"SELECT event_id FROM events WHERE event_id IN ({marks})", chunk
+                ).fetchall()
+                found.update(row[0] for row in rows)
+        return found
 
     def count_by_type(self) -> dict[str, int]:
         """Return the number of stored events per type (types with none are absent)."""

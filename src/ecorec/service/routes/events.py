@@ -15,7 +15,6 @@ chance to publish what the crash left unpublished (the consumer ignores ids it h
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Sequence
 from typing import Annotated
 
@@ -24,7 +23,6 @@ from fastapi.responses import JSONResponse
 
 from ecorec.core.events import Event, EventValidationError, validate_event
 from ecorec.data.profiles.delta import deltas_from_events
-from ecorec.data.protocols import EventLog
 from ecorec.service.app import ServiceState, get_state
 from ecorec.service.auth import Principal, Role, require
 from ecorec.service.privacy import reject_deleted
@@ -54,20 +52,6 @@ def check_batch(batch: Sequence[EventIn]) -> tuple[list[Event], list[EventProble
                 EventProblem(index=index, event_id=raw.event_id, field=exc.field, message=str(exc))
             )
     return good, problems
-
-
-def stored_ids(log: EventLog, events: Sequence[Event]) -> set[str]:
-    """The ids of ``events`` already in ``log`` (one indexed range scan per user)."""
-    by_user: dict[str, list[Event]] = {}
-    for event in events:
-        by_user.setdefault(event.user_id, []).append(event)
-    found: set[str] = set()
-    for user_id, mine in by_user.items():
-        wanted = {e.event_id for e in mine}
-        start = min(e.ts for e in mine)
-        end = math.nextafter(max(e.ts for e in mine), math.inf)
-        found |= {e.event_id for e in log.scan(start, end, user_id=user_id) if e.event_id in wanted}
-    return found
 
 
 def _unique(events: Sequence[Event]) -> list[Event]:
@@ -108,7 +92,7 @@ def post_events(
         )
     events, dropped = reject_deleted(_unique(events), state.deletions)
     with state.ingest_lock:
-        known = stored_ids(state.stores.events, events)
+        known = state.stores.events.stored(e.event_id for e in events)
         fresh = [e for e in events if e.event_id not in known]
         stored = state.stores.events.append(fresh) if fresh else 0
         for user_id, delta in deltas_from_events(fresh, state.lookup).items():
