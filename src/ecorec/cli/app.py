@@ -13,6 +13,7 @@ from ecorec.cli import (
     model_commands,
     report_commands,
     service_commands,
+    simulate_commands,
 )
 from ecorec.cli.common import setup_logging
 
@@ -49,6 +50,7 @@ keys_app = typer.Typer(help="API keys of the HTTP service.", no_args_is_help=Tru
 keys_app.command("create")(service_commands.create_key)
 app.add_typer(keys_app, name="keys")
 app.command("health")(health_commands.health)
+app.command("simulate")(simulate_commands.simulate)
 app.command("report")(report_commands.report)
 
 

@@ -1,0 +1,352 @@
+"""Run a simulation: days of sessions through the real Pipeline, logged like real traffic.
+
+Each simulated day:
+
+1. every arm's creators publish (items written to the catalog and made servable);
+2. users draw their sessions (:meth:`UserAgents.sessions`); sessions run in start-time order,
+   each a few feed requests. A request goes through the arm's Pipeline in-process (or the
+   service over HTTP, :mod:`.server`); its impressions are the ones
+   :func:`ecorec.slate_events.slate_events` builds, the user's reactions come from
+   :meth:`World.respond`, and both go to the EventLog; reactions also update the profile at
+   once (:func:`~ecorec.data.profiles.delta.deltas_from_events`), as ``POST /v1/events`` does,
+   so the real-time loop is exercised;
+3. users churn, drift and recover; creators and advertisers take stock of the day;
+4. the channels named in ``refresh`` retrain on the log (a daily batch job).
+
+Results per arm come from :func:`ecorec.metrics.health.compute_health` over the arm's users'
+events of the simulated window, plus the agents' own counts (retention, creator retention,
+budget cuts, NPS).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from ecorec.core.config import EcorecConfig
+from ecorec.core.entities import Ad, Advertiser, Creator, CreatorStage, Item, User
+from ecorec.core.events import Event, EventType
+from ecorec.data.lookup import ItemLookup
+from ecorec.data.stores import Stores
+from ecorec.data.synthetic import PlatformSpec
+from ecorec.metrics.health import catalog_tables, compute_health, latest_ts
+from ecorec.simulate.advertisers import AdvertiserAgents, AdvertiserParams
+from ecorec.simulate.creators import STAGES, CreatorAgents, CreatorParams, creators_from_catalog
+from ecorec.simulate.environment import World
+from ecorec.simulate.policies import Policy, assign_arms, check_names
+from ecorec.simulate.publish import publish
+from ecorec.simulate.results import comparison, events_of, nps
+from ecorec.simulate.server import InProcessServer, Server
+from ecorec.simulate.users import UserParams, users_from_catalog
+
+DAY = 86_400.0
+
+
+class SimConfig(BaseModel):
+    """Size, seed and agent parameters of one simulation.
+
+    Args:
+        users, creators, days, seed: population sizes, length and the only randomness.
+        start: epoch seconds of the first day; default the UTC midnight after the log's newest
+            event (the simulation continues the history).
+        slate_size: items per feed request (the generator's ``slate_size``).
+        refresh: recall channels retrained on the log after each day (new items reach the
+            feed through them); empty: models stay as they were at the start.
+        flush_events: events buffered before an EventLog append.
+
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    users: int = Field(default=1000, ge=1)
+    creators: int = Field(default=50, ge=1)
+    days: int = Field(default=7, ge=1)
+    seed: int = Field(default=0, ge=0)
+    start: float | None = None
+    slate_size: int = Field(default=8, ge=1, le=100)
+    refresh: tuple[str, ...] = ("popular", "novice_creator")
+    flush_events: int = Field(default=50_000, ge=1)
+    user: UserParams = UserParams()
+    creator: CreatorParams = CreatorParams()
+    advertiser: AdvertiserParams = AdvertiserParams()
+
+
+class Arm:
+    """One policy's share of the world: its server, creators, advertisers and counters."""
+
+    def __init__(
+        self, policy: Policy, server: Server, creators: CreatorAgents, ads: AdvertiserAgents
+    ) -> None:
+        self.policy = policy
+        self.server = server
+        self.creators = creators
+        self.advertisers = ads
+        self.requests = 0
+        self.surveys: list[float] = []
+        self.exposure = np.zeros(len(creators))
+        self.income = np.zeros(len(creators))
+        self.spend = np.zeros(len(ads.ids))
+        self.conversions = np.zeros(len(ads.ids))
+        self.value = np.zeros(len(ads.ids))
+
+    def reset_day(self) -> None:
+        self.exposure[:] = 0
+        self.income[:] = 0
+        self.spend[:] = 0
+        self.conversions[:] = 0
+        self.value[:] = 0
+
+
+class Simulation:
+    """A configured run over ``stores``; :meth:`run` returns the JSON-able results.
+
+    Example:
+        >>> with Stores(config.storage) as stores:  # doctest: +SKIP
+        ...     result = Simulation(SimConfig(users=300, days=3), config, stores).run()
+
+    """
+
+    def __init__(
+        self,
+        config: SimConfig,
+        base: EcorecConfig,
+        stores: Stores,
+        policies: list[Policy] | None = None,
+        server_factory: Callable[[Policy, EcorecConfig], Server] | None = None,
+        progress: Callable[[int], None] | None = None,
+        on_train: Callable[[str], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.base = base
+        self.stores = stores
+        self.policies = policies or [Policy(name="baseline")]
+        check_names(self.policies)
+        self.server_factory = server_factory
+        self.progress = progress or (lambda _n: None)
+        self.on_train = on_train
+        self.rng = np.random.default_rng([config.seed, 7])
+
+    # -- set-up ----------------------------------------------------------------------------
+
+    def _setup(self) -> None:
+        cfg, catalog = self.config, self.stores.catalog
+        advertisers = list(catalog.scan(Advertiser))
+        ads = list(catalog.scan(Ad))
+        creators = creators_from_catalog(
+            list(catalog.scan(Creator)), PlatformSpec().topics, cfg.creators, cfg.seed, cfg.creator
+        )
+        known = set(catalog.ids(Creator))
+        catalog.put(
+            [
+                Creator(
+                    c,
+                    stage=CreatorStage(STAGES[int(creators.stage[k])]),
+                    quality=round(float(creators.quality[k]), 4),
+                    category=PlatformSpec().topics[int(creators.focus[k])],
+                    output_rate=round(float(creators.output_rate[k]), 4),
+                )
+                for k, c in enumerate(creators.ids)
+                if c not in known
+            ]
+        )
+        self.world = World.from_entities(list(catalog.scan(Item)), ads, advertisers, creators.ids)
+        self.ads = ads
+        newest = latest_ts(self.stores.events)
+        start = cfg.start
+        if start is None:
+            start = math.floor(newest / DAY + 1) * DAY if newest else PlatformSpec().start_ts
+        self.start = float(start)
+        self.users = users_from_catalog(
+            list(catalog.scan(User)),
+            self.world.topics,
+            cfg.users,
+            cfg.seed,
+            self.start,
+            cfg.days,
+            cfg.user,
+        )
+        self.lookup = ItemLookup.from_catalog(catalog)
+        weights = [p.weight for p in self.policies]
+        self.arm_of = assign_arms(self.users.ids, weights, cfg.seed)
+        total = sum(weights)
+        self.arms = []
+        self.train_seconds = 0.0
+        for policy in self.policies:
+            started = time.perf_counter()
+            config = policy.config(self.base)
+            server = (
+                self.server_factory(policy, config)
+                if self.server_factory is not None
+                else InProcessServer.build(config, self.stores, self.lookup, self.on_train)
+            )
+            self.train_seconds += time.perf_counter() - started
+            agents = AdvertiserAgents.of(advertisers, cfg.advertiser, policy.weight / total)
+            server.set_budgets(
+                dict(zip(agents.ids, agents.budget.tolist(), strict=True)), advertisers, ads
+            )
+            self.arms.append(Arm(policy, server, creators.copy(), agents))
+
+    # -- the run ---------------------------------------------------------------------------
+
+    def run(self) -> dict[str, Any]:
+        """Simulate every day and measure each arm."""
+        started = time.perf_counter()
+        self._setup()
+        loop_started = time.perf_counter()
+        self.active_days = np.zeros((self.config.days, len(self.users)), bool)
+        for day in range(self.config.days):
+            self._day(day)
+            self.progress(1)
+        for arm in self.arms:
+            arm.server.flush()
+        loop = time.perf_counter() - loop_started
+        pipeline = sum(arm.server.pipeline_seconds for arm in self.arms)
+        measured = time.perf_counter()
+        arms = {arm.policy.name: self._results(index, arm) for index, arm in enumerate(self.arms)}
+        return {
+            "simulation": {
+                **self.config.model_dump(
+                    mode="json", include={"users", "creators", "days", "seed"}
+                ),
+                "start": self.start,
+                "policies": [p.name for p in self.policies],
+            },
+            "arms": arms,
+            "comparison": comparison(arms),
+            "timing": {
+                "seconds": round(time.perf_counter() - started, 3),
+                "setup_and_training_seconds": round(self.train_seconds, 3),
+                "loop_seconds": round(loop, 3),
+                "pipeline_seconds": round(pipeline, 3),
+                "simulator_overhead_share": round(1 - pipeline / loop, 4) if loop > 0 else None,
+                "metrics_seconds": round(time.perf_counter() - measured, 3),
+                "requests": sum(arm.requests for arm in self.arms),
+            },
+        }
+
+    def _day(self, day: int) -> None:
+        cfg, users, rng = self.config, self.users, self.rng
+        day_start, day_end = self.start + day * DAY, self.start + (day + 1) * DAY
+        for index, arm in enumerate(self.arms):
+            items = publish(
+                arm.creators, self.world, rng, day_start, f"s{cfg.seed}-a{index}-d{day}"
+            )
+            if items:
+                self.stores.catalog.put(items)
+                self.world.add_items(items)
+                for item in items:
+                    self.lookup.info[item.item_id] = (item.category, item.creator_id)
+                for other in self.arms:
+                    other.server.add_items(items)
+            arm.reset_day()
+        counts = users.sessions(day_start, day_end, rng)
+        owners = np.repeat(np.arange(len(users)), counts)
+        begin = np.maximum(users.joined[owners], day_start)
+        starts = begin + rng.random(len(owners)) * (day_end - begin)
+        satisfaction = np.zeros(len(users))
+        order = np.argsort(starts, kind="stable")
+        r = self.world.spec.response
+        for k, s in enumerate(order):
+            u = int(owners[s])
+            n_requests = min(int(rng.geometric(1.0 / r.mean_requests)), r.max_requests)
+            arm = self.arms[int(self.arm_of[u])]
+            utility = 0.0
+            for j in range(n_requests):
+                ts = float(starts[s]) + (j + rng.random() / 2) * r.request_gap
+                rid = f"sim{cfg.seed}-{day:03d}-{k:07d}-{j:02d}"
+                utility += self._request(arm, u, rid, ts)
+            users.end_session(u, utility / n_requests)
+            satisfaction[u] += utility / n_requests
+            answer = users.survey(u, rng)
+            if answer is not None:
+                arm.surveys.append(answer)
+                arm.server.feedback(
+                    [
+                        Event(
+                            f"sim{cfg.seed}-{day:03d}-{k:07d}:sv",
+                            float(starts[s]) + 600.0,
+                            users.ids[u],
+                            EventType.SURVEY,
+                            value=answer,
+                        )
+                    ]
+                )
+        active = counts > 0
+        self.active_days[day] = active
+        mean = np.where(active, satisfaction / np.maximum(counts, 1), 0.0)
+        users.end_day(mean, active, self.world.spec.response.churn_rate, rng)
+        for arm in self.arms:
+            self._end_arm_day(arm)
+
+    def _request(self, arm: Arm, u: int, rid: str, ts: float) -> float:
+        """Serve one request, draw the reactions, log both; return the request's utility."""
+        users = self.users
+        slots = arm.server.recommend(users.ids[u], rid, ts, self.config.slate_size)
+        arm.requests += 1
+        reaction = self.world.respond(users, u, rid, ts, slots, self.rng)
+        for c in reaction.creators_shown:
+            arm.exposure[c] += 1
+        for c, money in reaction.creator_income.items():
+            arm.income[c] += money
+        for ad_id in reaction.ad_clicks:
+            arm.server.record_click(rid, ad_id, ts)
+        for adv, (count, value) in reaction.conversions.items():
+            if adv >= 0:
+                arm.conversions[adv] += count
+                arm.value[adv] += value
+        arm.server.feedback(reaction.events)
+        return reaction.utility
+
+    def _end_arm_day(self, arm: Arm) -> None:
+        arm.creators.end_day(arm.exposure, arm.income)
+        spend = arm.server.day_spend(arm.advertisers.ids)
+        arm.advertisers.end_day(spend, arm.conversions, arm.value)
+        arm.server.set_budgets(
+            dict(zip(arm.advertisers.ids, arm.advertisers.budget.tolist(), strict=True)),
+        )
+        arm.server.flush()
+        arm.server.refresh(self.config.refresh)
+
+    # -- results ---------------------------------------------------------------------------
+
+    def _results(self, index: int, arm: Arm) -> dict[str, Any]:
+        mine = self.arm_of == index
+        ids = [uid for uid, keep in zip(self.users.ids, mine, strict=True) if keep]
+        end = self.start + self.config.days * DAY
+        table = events_of(self.stores, ids, self.start, end)
+        if not hasattr(self, "_tables"):
+            self._tables = catalog_tables(self.stores.catalog)
+        health = (
+            compute_health(table, self._tables, window=f"{self.config.days}d", now=end)
+            if table.num_rows
+            else {}
+        )
+        active = self.active_days[:, mine]
+        assert self.users.alive is not None
+        d1 = active[1:] & active[:-1]
+        return {
+            "users": int(mine.sum()),
+            "requests": arm.requests,
+            "retention": {
+                "retention_alive": float(self.users.alive[mine].mean()) if mine.any() else None,
+                "retention_d1": float(d1.sum() / active[:-1].sum()) if active[:-1].any() else None,
+                "active_last_day": float(active[-1].mean()) if mine.any() else None,
+            },
+            "nps": nps(arm.surveys),
+            "surveys": len(arm.surveys),
+            "creators": arm.creators.summary(),
+            "advertisers": arm.advertisers.summary(),
+            "health": {
+                k: health[k]
+                for k in ("user_value", "ecosystem", "business", "fairness")
+                if k in health
+            },
+        }
+
+
+__all__ = ["Arm", "SimConfig", "Simulation"]
