@@ -121,3 +121,29 @@ def test_a_split_without_impressions_says_what_is_missing() -> None:
         build_platform_split(events, ENTITIES, ("click",))
     with pytest.raises(ValueError, match="unknown objectives"):
         build_platform_split(events, ENTITIES, ("clicks",))
+
+
+def test_concurrent_requests_encode_as_one_request_would(tiny_platform) -> None:
+    """The item-code memo grows while requests run in threads; no row may point past it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    events = event_table(tiny_platform.events)
+    entities = Entities.from_catalog(tiny_platform.catalog)
+    split = build_platform_split(events, entities, ("click",), ratios=(0.8, 0.2))
+    items = sorted({str(i) for i in split.raw["valid"].item_id.tolist()})
+    rng = np.random.default_rng(5)
+    lists = [rng.choice(items, size=60, replace=False).tolist() for _ in range(64)]
+    rows = [online_rows(Request("u-any", ts=9e9), Profile("u-any"), c, 8) for c in lists]
+
+    def fresh() -> PlatformFeatures:
+        return PlatformFeatures.from_dict(split.features.to_dict())
+
+    one_by_one = fresh()
+    expected = [one_by_one.encode(r, entities) for r in rows]
+    shared = fresh()
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(lambda r: shared.encode(r, entities), rows))
+    for want, have in zip(expected, got, strict=True):
+        assert want.keys() == have.keys()
+        for name in want:
+            assert np.array_equal(want[name].numpy(), have[name].numpy()), name

@@ -155,3 +155,33 @@ def test_epsilon_greedy_policy_and_online_updates():
               Candidate("e0", 1.0, "explore")]  # fmt: skip
     out = slots(Request("u", n=2, request_id="r"), Profile("u"), ranked)
     assert out[1].reasons == ["rerank:explore(epsilon_greedy)"]
+
+
+def test_requests_and_the_nearline_listener_share_the_policy_safely():
+    """Arms appear from requests and from nearline outcomes at once; nothing breaks or is lost."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    stage = ExploreSlots({"share": 0.5, "seed": 1})
+
+    def serve(k: int) -> int:
+        ranked = [Candidate(f"r{k}-{j}", 10.0 - j, "explore") for j in range(10)]
+        out = stage(Request("u", n=10, request_id=f"q{k}", ts=1.0), Profile("u"), ranked)
+        return sum("rerank:explore(thompson)" in c.reasons for c in out)
+
+    def listen() -> None:
+        for k in range(2_000):
+            stage.observe("thompson", f"n{k}", 0.0)
+            stage.observe("thompson", f"n{k}", 1.0)
+
+    listener = threading.Thread(target=listen)
+    listener.start()
+    with ThreadPoolExecutor(8) as pool:
+        chosen = list(pool.map(serve, range(400)))
+    listener.join()
+    assert all(n == 5 for n in chosen)
+    means = stage.policy.means()  # type: ignore[attr-defined]
+    assert len(means) == 2_000 + 400 * 5  # the 5 lower-ranked candidates of each request
+    prior = stage.policy.config  # type: ignore[attr-defined]
+    expected = (prior.prior_alpha + 1) / (prior.prior_alpha + prior.prior_beta + 1)
+    assert means["n1999"] == pytest.approx(expected)

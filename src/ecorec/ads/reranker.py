@@ -11,6 +11,7 @@ the list as ``Candidate(is_ad=True, item_id="ad:<ad_id>", channel="ads")`` with 
 
 from __future__ import annotations
 
+import threading
 from collections import Counter, OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -156,6 +157,9 @@ class AdsReranker(Component):
         )
         self.decisions: OrderedDict[str, AdDecision] = OrderedDict()
         self.stats: Counter[str] = Counter()
+        # one auction at a time: billing reads and writes the spend ledger and the pacing
+        # state, and requests run in threads; a lost update could bill past a budget
+        self._lock = threading.Lock()
         if cfg.scorer == "esmm" or cfg.esmm:
             import_module(_ESMM).ESMMAdScorer(cfg.esmm)  # bad keys fail now, not after training
 
@@ -205,12 +209,13 @@ class AdsReranker(Component):
         if not self.is_trained():
             raise NotTrainedError(self)
         content = [c for c in ranked if not c.is_ad]
-        decision = self.decide(request, profile, content)
-        self.stats[decision.reason or "filled"] += 1
-        if request.request_id:
-            self.decisions[request.request_id] = decision
-            while len(self.decisions) > self.config.max_pending:
-                self.decisions.popitem(last=False)
+        with self._lock:
+            decision = self.decide(request, profile, content)
+            self.stats[decision.reason or "filled"] += 1
+            if request.request_id:
+                self.decisions[request.request_id] = decision
+                while len(self.decisions) > self.config.max_pending:
+                    self.decisions.popitem(last=False)
         winners = iter(sorted(decision.charges.values(), key=lambda c: c.slot))
         out = list(content)
         for position in decision.positions:

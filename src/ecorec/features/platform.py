@@ -21,6 +21,7 @@ behaviour (the item sequence, its categories and the time gaps to it).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -78,10 +79,13 @@ class PlatformFeatures:
         self.max_history = max_history
         self.max_tags = max_tags
         # item id -> row of _item_codes / _created: a request's candidates are mostly items
-        # scored before, and their codes do not change while this encoder is loaded
+        # scored before, and their codes do not change while this encoder is loaded. Requests
+        # run in threads: the memo grows under a lock, and each request reads the arrays it
+        # was given (they are replaced, never changed in place), so rows never point past them.
         self._item_row: dict[str, int] = {}
         self._item_codes: dict[str, np.ndarray] = {}
         self._created = np.empty(0)
+        self._lock = threading.Lock()
 
     @classmethod
     def fit(
@@ -114,9 +118,10 @@ class PlatformFeatures:
     def encode(self, rows: RawRows, entities: Entities) -> dict[str, torch.Tensor]:
         """The model inputs of ``rows``: feature -> ``int64`` codes (PAD where empty)."""
         unique, at = np.unique(rows.item_id, return_inverse=True)
-        item_rows = self._items(unique, entities)[at]
-        out = {name: torch.from_numpy(codes[item_rows]) for name, codes in self._item_codes.items()}
-        columns = row_columns(rows, entities, self._created[item_rows])
+        found, item_codes, created = self._items(unique, entities)
+        item_rows = found[at]
+        out = {name: torch.from_numpy(codes[item_rows]) for name, codes in item_codes.items()}
+        columns = row_columns(rows, entities, created[item_rows])
         for name, column in columns.items():
             out[name] = torch.from_numpy(self._encode(name, column))
         return {name: out[name] for name, _, _ in FEATURES}
@@ -128,22 +133,32 @@ class PlatformFeatures:
         table = np.append(codes, empty)  # index -1 reads the appended code
         return np.ascontiguousarray(table[column.index])
 
-    def _items(self, item_ids: np.ndarray, entities: Entities) -> np.ndarray:
-        """Rows of the remembered item codes for distinct ``item_ids``, encoding new ones."""
-        rows = np.fromiter((self._item_row.get(i, -1) for i in item_ids.tolist()), np.int64)
-        new = rows < 0
-        if new.any():
-            columns, created = item_columns(item_ids[new], entities, self.max_tags)
-            start = len(self._created)
-            for name in ITEM_FEATURES:
-                codes = self._encode(name, columns[name])
-                old = self._item_codes.get(name)
-                self._item_codes[name] = codes if old is None else np.concatenate([old, codes])
-            self._created = np.concatenate([self._created, created])
-            fresh = np.arange(start, start + int(new.sum()))
-            self._item_row.update(zip(item_ids[new].tolist(), fresh.tolist(), strict=True))
-            rows[new] = fresh
-        return rows
+    def _items(
+        self, item_ids: np.ndarray, entities: Entities
+    ) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
+        """Rows of distinct ``item_ids`` in the remembered codes, new ones encoded first.
+
+        Also returns the code and creation-time arrays those rows index, as of this call.
+        """
+        with self._lock:
+            rows = np.fromiter((self._item_row.get(i, -1) for i in item_ids.tolist()), np.int64)
+            new = rows < 0
+            if new.any():
+                rows[new] = self._remember(item_ids[new], entities)
+            return rows, dict(self._item_codes), self._created
+
+    def _remember(self, item_ids: np.ndarray, entities: Entities) -> np.ndarray:
+        """Encode ``item_ids`` (none remembered yet) and append them; return their rows."""
+        columns, created = item_columns(item_ids, entities, self.max_tags)
+        start = len(self._created)
+        for name in ITEM_FEATURES:
+            codes = self._encode(name, columns[name])
+            old = self._item_codes.get(name)
+            self._item_codes[name] = codes if old is None else np.concatenate([old, codes])
+        self._created = np.concatenate([self._created, created])
+        fresh = np.arange(start, start + len(item_ids))
+        self._item_row.update(zip(item_ids.tolist(), fresh.tolist(), strict=True))
+        return fresh
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form, saved next to a model's weights."""

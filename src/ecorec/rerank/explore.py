@@ -36,6 +36,7 @@ The policy is trained by replaying logged decisions (impressions whose ``extra``
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -134,6 +135,9 @@ class ExploreSlots(Component):
     def __init__(self, config: ExploreConfig | dict[str, Any] | None = None) -> None:
         super().__init__(config)
         self.policy = self._new_policy()
+        # requests (select) and the nearline consumer (observe) share the policy's arrays,
+        # which grow when a new arm appears
+        self._lock = threading.Lock()
 
     def _new_policy(self) -> BanditPolicy:
         return POLICIES[self.config.policy](dict(self.config.policy_params))
@@ -170,7 +174,8 @@ class ExploreSlots(Component):
         """Let the policy choose among ``pool``; tag the chosen candidate; return its index."""
         if self.config.arms == "item":
             arms = [ranked[k].item_id for k in pool]
-            selection = self.policy.select(arms=list(dict.fromkeys(arms)), rng=rng)
+            with self._lock:
+                selection = self.policy.select(arms=list(dict.fromkeys(arms)), rng=rng)
             index = pool[arms.index(selection.arm)]
             extra: list[str] = []
         else:
@@ -179,7 +184,8 @@ class ExploreSlots(Component):
                 for channel in ranked[k].channels:
                     if channel in self.config.channels:
                         by_channel.setdefault(channel, k)
-            selection = self.policy.select(arms=list(by_channel), rng=rng)
+            with self._lock:
+                selection = self.policy.select(arms=list(by_channel), rng=rng)
             index = by_channel[selection.arm]
             extra = [f"explore_arm:{selection.arm}"]
         candidate = ranked[index]
@@ -211,14 +217,16 @@ class ExploreSlots(Component):
         """
         if policy != self.policy.name:
             return
-        if reward == 0.0:
-            self.policy.update(arm, 0.0)
-        else:
-            self.policy.revise(arm, 0.0, reward)
+        with self._lock:
+            if reward == 0.0:
+                self.policy.update(arm, 0.0)
+            else:
+                self.policy.revise(arm, 0.0, reward)
 
     def update_from_events(self, events: Iterable[Event]) -> int:
         """Learn from logged explore impressions and their rewards; return the updates made."""
-        return self.policy.update_from_events(events, self.config.reward_types)
+        with self._lock:
+            return self.policy.update_from_events(events, self.config.reward_types)
 
     def train(self, data: TrainingData, options: dict[str, Any] | None = None) -> None:
         """Start from the prior and replay every logged explore decision in ``data``.
