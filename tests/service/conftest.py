@@ -25,6 +25,7 @@ from ecorec.data.stores import Stores
 from ecorec.data.synthetic import PlatformSpec, write_platform
 from ecorec.factory import build_components, train_all
 from ecorec.service import create_app
+from ecorec.service.app import ServiceState
 from ecorec.service.auth import KeyStore
 
 #: the maintenance database, to create and drop the per-module test databases
@@ -118,6 +119,12 @@ class Service:
 
     def auth(self, role: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.keys[role]}"}
+
+    @property
+    def state(self) -> ServiceState:
+        """The running app's shared state (its writers, nearline, pipeline)."""
+        state: ServiceState = self.client.app.state.service  # type: ignore[attr-defined]
+        return state
 
 
 @pytest.fixture(

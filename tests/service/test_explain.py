@@ -47,6 +47,7 @@ def test_unknown_request_id_is_404(service: Service) -> None:
 
 def test_explain_after_a_restart_reads_the_event_log(service: Service) -> None:
     slate = recommend(service, service.user_ids[4], n=8)
+    assert service.state.impressions is not None and service.state.impressions.flush()
     # a second app over the same database: an empty in-memory LRU
     with TestClient(create_app(service.config)) as fresh:
         assert len(fresh.app.state.service.recent_slates) == 0  # type: ignore[attr-defined]

@@ -6,6 +6,7 @@ import time
 
 from fastapi.testclient import TestClient
 
+from ecorec.core.config import EcorecConfig
 from ecorec.core.events import EventType
 from ecorec.service import create_app
 from ecorec.service.app import ServiceState
@@ -15,6 +16,38 @@ from tests.service.conftest import Service
 def state_of(client: TestClient) -> ServiceState:
     state: ServiceState = client.app.state.service  # type: ignore[attr-defined]
     return state
+
+
+def test_served_explore_slots_reach_the_bandit_tallies(service: Service) -> None:
+    """An impression logged by recommend is a decision the nearline consumer counts."""
+    data = service.config.model_dump()
+    data["pipeline"]["rerank"] = {
+        "order": ["explore"],
+        "explore": {"share": 0.5, "channels": ["popular"]},
+    }
+    config = EcorecConfig.model_validate(data)
+    headers = service.auth("client")
+    with TestClient(create_app(config)) as client:
+        state = state_of(client)
+        user_id = service.user_ids[14]
+        slate = client.post("/v1/recommend", json={"user_id": user_id, "n": 10}, headers=headers)
+        explored = [s for s in slate.json()["items"] if "rerank:explore(thompson)" in s["reasons"]]
+        assert explored
+        click = {"event_id": f"bandit-click-{user_id}", "ts": time.time(), "user_id": user_id,
+                 "type": "click", "item_id": explored[0]["item_id"],
+                 "request_id": slate.json()["request_id"]}  # fmt: skip
+        assert (
+            client.post("/v1/events", json={"events": [click]}, headers=headers).status_code == 200
+        )
+        assert state.impressions is not None and state.impressions.flush()
+        assert state.nearline is not None and state.nearline.flush(20.0)
+        tallies = {t.arm: t for t in state.nearline.stats.bandit_tallies("thompson")}
+        assert {s["item_id"] for s in explored} <= set(tallies)
+        assert tallies[explored[0]["item_id"]].rewards == 1
+        # the live policy followed: the clicked arm's posterior moved up from the prior
+        explore = state.pipeline.rerankers[0]  # type: ignore[union-attr]
+        means = explore.policy.means()  # type: ignore[attr-defined]
+        assert means[explored[0]["item_id"]] > means[explored[-1]["item_id"]] or len(explored) == 1
 
 
 def test_events_reach_the_nearline_stats_once(service: Service) -> None:

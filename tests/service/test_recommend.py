@@ -34,6 +34,7 @@ def test_recommend_returns_a_slate_with_a_client_key(service: Service) -> None:
 def test_impressions_are_logged_with_request_position_channel_and_scene(service: Service) -> None:
     user_id = service.user_ids[2]
     slate = recommend(service, user_id, n=5)
+    assert service.state.impressions is not None and service.state.impressions.flush()
     with Stores(service.config.storage) as stores:
         logged = [
             e

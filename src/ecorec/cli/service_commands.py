@@ -35,6 +35,10 @@ def serve(
 
     with user_errors():
         cfg = config_for(config, db)
+        if cfg.service.torch_threads:
+            import torch
+
+            torch.set_num_threads(cfg.service.torch_threads)
         app = create_app(cfg)
     note(f"ecorec service on http://{host}:{port} (OpenAPI: /openapi.json, docs: /docs)")
     uvicorn.run(app, host=host, port=port, log_level="warning")

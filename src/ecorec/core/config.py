@@ -197,6 +197,12 @@ class ServiceConfig(Section):
     max_body_bytes: int = Field(default=1_000_000, gt=0)
     #: origins allowed by CORS; empty (the default) sends no CORS headers at all
     cors_origins: list[str] = Field(default_factory=list)
+    #: impressions are written in batches off the request path, at most this late (a crash
+    #: loses at most this much of them; feedback events never wait)
+    impression_flush_ms: float = Field(default=50.0, gt=0)
+    #: torch threads of ``ecorec serve``: requests already run in parallel threads, so one
+    #: thread per forward pass avoids oversubscribing the cores (0 keeps torch's default)
+    torch_threads: int = Field(default=1, ge=0)
     #: serve the health dashboard at ``/dashboard`` without a key (aggregates only, no ids);
     #: off by default: turn it on where the service's port is reachable only by operators
     dashboard: bool = False

@@ -31,6 +31,7 @@ from ecorec.data.stream import Nearline
 from ecorec.factory import build_pipeline
 from ecorec.rerank.explore import ExploreSlots
 from ecorec.service.auth import KeyStore
+from ecorec.service.impressions import ImpressionWriter
 from ecorec.service.limits import BodyLimit
 from ecorec.service.metrics import ServiceMetrics
 from ecorec.service.privacy import DeletionLog
@@ -61,6 +62,8 @@ class ServiceState:
     pipeline: Pipeline | None = None
     #: the nearline stream: stored events are published here (None until the app starts)
     nearline: Nearline | None = None
+    #: writes served slates' impressions in batches (None until the app starts)
+    impressions: ImpressionWriter | None = None
     lookup: ItemLookup = field(default_factory=ItemLookup)
     model_version: str | None = None
     error: str | None = None
@@ -174,6 +177,12 @@ def create_app(config: EcorecConfig, stores: Stores | None = None) -> FastAPI:
         state = ServiceState(config=config, stores=opened, metrics=metrics, deletions=deletions)
         load_pipeline(state)
         state.nearline = open_nearline(state)
+        state.impressions = ImpressionWriter(
+            opened.events,
+            state.nearline.publish,
+            config.service.impression_flush_ms,
+            on_failure=metrics.impression_failures.inc,
+        )
         state.health = HealthMonitor(
             opened.events,
             opened.catalog,
@@ -187,6 +196,7 @@ def create_app(config: EcorecConfig, stores: Stores | None = None) -> FastAPI:
             yield
         finally:
             state.health.close()
+            state.impressions.close()  # its last batch goes to the stream too
             state.nearline.close()
             state.nearline.stats.close()
             deletions.close()

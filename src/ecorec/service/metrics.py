@@ -62,7 +62,7 @@ class ServiceMetrics:
         )
         self.impression_failures = Counter(
             "ecorec_impression_log_failures",
-            "Recommendations whose impressions could not be logged.",
+            "Impressions that could not be logged (a failed write, or dropped from a full queue).",
             registry=self.registry,
         )
 

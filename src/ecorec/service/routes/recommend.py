@@ -1,8 +1,9 @@
 """``POST /v1/recommend``: one slate from the Pipeline, its impressions logged to the EventLog.
 
 What each slot logs (channel, propensity, scene, reasons, bandit decisions, ad accounting) is
-:func:`ecorec.slate_events.slate_events`, shared with the simulator. A failure to log them is
-counted but does not cost the user their feed.
+:func:`ecorec.slate_events.slate_events`, shared with the simulator; they are written in batches
+off the request path (:mod:`ecorec.service.impressions`), to the EventLog and the nearline
+stream. A failure to log them is counted but does not cost the user their feed.
 """
 
 from __future__ import annotations
@@ -58,10 +59,13 @@ def recommend(
         state.metrics.fallbacks.labels("empty_slate").inc()
     remember(state, slate)
     try:
-        state.stores.events.append(slate_events(request, slate, pipeline))
+        served = slate_events(request, slate, pipeline)
     except Exception:  # the slate is still worth returning; the counter makes the loss visible
-        log.exception("could not log impressions of request %s", slate.request_id)
-        state.metrics.impression_failures.inc()
+        log.exception("could not build the impressions of request %s", slate.request_id)
+        state.metrics.impression_failures.inc(len(slate.items))
+    else:
+        if state.impressions is not None:
+            state.impressions.put(served)
     return RecommendResponse.model_validate(
         {**slate.to_dict(), "model_version": state.model_version}
     )
