@@ -14,6 +14,7 @@ from ecorec.core.config import StorageConfig
 from ecorec.data.stores import Stores
 from ecorec.metrics.health import compute_health
 from ecorec.report import CHARTS, build_charts, dashboard_data, render_page
+from ecorec.report.data import latest_simulation
 from ecorec.report.page import plotly_js
 from tests.metrics.health_log import approx_tree
 
@@ -122,6 +123,34 @@ def test_served_page_points_at_the_local_library(data: dict) -> None:
     for remote in ("https://cdn.plot.ly/plotly.min.js", "//cdn.example.com/p.js"):
         with pytest.raises(ValueError, match="local path"):
             render_page(data, plotly_src=remote)
+
+
+def test_a_simulation_result_adds_the_policy_comparison(data: dict, tmp_path: Path) -> None:
+    result = {
+        "simulation": {"users": 600, "days": 30},
+        "comparison": {
+            "gini": {"baseline": 0.98, "no_dpp": 0.985},
+            "creator_retention": {"baseline": 0.11, "no_dpp": None},
+        },
+    }
+    path = tmp_path / "p-simulation.json"
+    path.write_text(json.dumps(result), encoding="utf-8")
+    compared = {**data, "comparison": latest_simulation(path)}
+    charts = build_charts(compared)
+    assert len(charts) == len(CHARTS) + 1
+    table = charts[-1].figure.data[0]
+    assert list(table.header.values) == ["metric", "baseline", "no_dpp"]
+    assert [list(column) for column in table.cells.values] == [
+        ["gini", "creator_retention"], ["0.98", "0.11"], ["0.985", "—"]
+    ]  # fmt: skip
+    assert "Policy comparison: 600 simulated users over 30 days" in render_page(compared)
+    # no file, a broken file or another JSON: no comparison, no failure
+    assert latest_simulation(tmp_path / "none.json") is None
+    path.write_text("{not json", encoding="utf-8")
+    assert latest_simulation(path) is None
+    path.write_text('{"arms": {}}', encoding="utf-8")
+    assert latest_simulation(path) is None
+    assert len(build_charts(data)) == len(CHARTS)
 
 
 def test_report_cli_writes_the_file(db: str, tmp_path: Path) -> None:

@@ -37,15 +37,22 @@ def report(
     """Write the health dashboard (index, alerts, charts) as one HTML file that works offline.
 
     Plotly's JavaScript is inlined, so the file opens without a network; the page is the one
-    the service shows at /dashboard.
+    the service shows at /dashboard. After `ecorec simulate`, it also compares the policies.
     """
+    from ecorec.data.stores import simulation_path
     from ecorec.report import dashboard_data, render_page
+    from ecorec.report.data import latest_simulation
 
     with user_errors():
         cfg = config_for(config, db)
         with stores_for(cfg, must_exist=True) as stores:
             data = dashboard_data(
-                stores.events, stores.catalog, window=window, segment=segment, config=cfg.health
+                stores.events,
+                stores.catalog,
+                window=window,
+                segment=segment,
+                config=cfg.health,
+                comparison=latest_simulation(simulation_path(cfg.storage)),
             )
         page = render_page(data)
         out.parent.mkdir(parents=True, exist_ok=True)

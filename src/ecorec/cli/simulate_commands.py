@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import math
 import os
 import time
@@ -24,6 +25,7 @@ from ecorec.cli.common import (
     stores_for,
     user_errors,
 )
+from ecorec.data.stores import simulation_path
 
 
 def simulate(
@@ -53,7 +55,11 @@ def simulate(
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Simulate users, creators and advertisers for some days and compare policies."""
+    """Simulate users, creators and advertisers for some days and compare policies.
+
+    The result is also saved beside the database (`<db>-simulation.json`), where `ecorec
+    report` and the service's /dashboard pick up the policy comparison.
+    """
     _torch_threads(torch_threads)
     from ecorec.simulate import SimConfig, Simulation, load_policy
     from ecorec.simulate.policies import Policy
@@ -88,7 +94,12 @@ def simulate(
                 on_train=lambda name: note(f"training {name} ..."),
             )
             result = run.run()
+        saved = simulation_path(cfg.storage)
+        partial = saved.with_name(saved.name + ".partial")
+        partial.write_text(json.dumps(result), encoding="utf-8")
+        partial.replace(saved)  # the dashboard never reads half a result
     emit(result, as_json, _print)
+    note(f"saved to {saved}: `ecorec report` and /dashboard show the policy comparison")
 
 
 def _torch_threads(n: int) -> None:

@@ -50,6 +50,14 @@ def outbox_path(config: StorageConfig) -> Path:
     )
 
 
+def simulation_path(config: StorageConfig) -> Path:
+    """Where ``ecorec simulate`` keeps its latest result: ``<db stem>-simulation.json``.
+
+    The dashboard and ``ecorec report`` show its policy comparison when the file exists.
+    """
+    return Path(f"{_base(config.database_url)}-simulation.json")
+
+
 class Stores:
     """Event log, catalog, profiles and model registry of one installation.
 

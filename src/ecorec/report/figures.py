@@ -293,6 +293,42 @@ CHARTS = (
 )
 
 
+def policy_comparison(data: dict[str, Any]) -> Chart:
+    """The latest simulation's policies side by side: one row per metric, one column per arm.
+
+    A table rather than bars: the metrics have different units and scales (a retention share,
+    a Gini, money), and the question asked of it is "which arm is better on what".
+    """
+    simulated = data["comparison"]
+    table: dict[str, dict[str, Any]] = simulated["comparison"]
+    arms = list(next(iter(table.values()), {}))
+
+    def cell(value: Any) -> str:
+        return "—" if value is None else f"{value:,.4g}" if isinstance(value, float) else str(value)
+
+    figure = go.Figure(
+        go.Table(
+            header={"values": ["metric", *arms], "align": "left"},
+            cells={
+                "values": [list(table), *[[cell(table[m].get(a)) for m in table] for a in arms]],
+                "align": "left",
+            },
+        )
+    )
+    sim = simulated.get("simulation", {})
+    title = (
+        f"Policy comparison: {sim.get('users', '?')} simulated users over "
+        f"{sim.get('days', '?')} days"
+    )
+    return _chart("policies", title, figure, hovermode="closest")
+
+
 def build_charts(data: dict[str, Any]) -> list[Chart]:
-    """Every chart of the dashboard from :func:`~ecorec.report.data.dashboard_data`'s dict."""
-    return [make(data) for make in CHARTS]
+    """Every chart of the dashboard from :func:`~ecorec.report.data.dashboard_data`'s dict.
+
+    The policy comparison comes last, and only when ``data`` holds a simulation's result.
+    """
+    charts = [make(data) for make in CHARTS]
+    if data.get("comparison"):
+        charts.append(policy_comparison(data))
+    return charts

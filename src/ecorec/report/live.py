@@ -14,12 +14,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from ecorec.core.config import HealthConfig
 from ecorec.metrics.health import compute_health
 from ecorec.metrics.health.frame import CatalogSource, EventSource
-from ecorec.report.data import dashboard_data
+from ecorec.report.data import dashboard_data, latest_simulation
 from ecorec.report.page import render_page
 
 log = logging.getLogger(__name__)
@@ -62,12 +63,15 @@ class HealthMonitor:
         config: HealthConfig,
         dashboard: bool = False,
         on_refresh: Callable[[dict[str, dict[str, Any]]], None] | None = None,
+        simulation: Path | None = None,
     ) -> None:
         self.events = events
         self.catalog = catalog
         self.config = config
         self.dashboard = dashboard
         self.on_refresh = on_refresh
+        #: the latest ``ecorec simulate`` result; its policy comparison joins the page
+        self.simulation = simulation
         self.snapshot: Snapshot | None = None
         #: why the last refresh failed (None after a success)
         self.error: str | None = None
@@ -94,7 +98,10 @@ class HealthMonitor:
         page = None
         for window in self.windows:
             if self.dashboard and window == self.config.window:
-                data = dashboard_data(self.events, self.catalog, window, config=self.config)
+                comparison = latest_simulation(self.simulation) if self.simulation else None
+                data = dashboard_data(
+                    self.events, self.catalog, window, config=self.config, comparison=comparison
+                )
                 reports[window] = data["health"]
                 page = render_page(data, plotly_src=PLOTLY_PATH)
             else:

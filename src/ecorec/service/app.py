@@ -26,7 +26,7 @@ from ecorec.core.config import ConfigError, EcorecConfig
 from ecorec.core.pipeline import Pipeline
 from ecorec.data.lookup import ItemLookup
 from ecorec.data.nearline import NearlineStats
-from ecorec.data.stores import Stores, outbox_path
+from ecorec.data.stores import Stores, outbox_path, simulation_path
 from ecorec.data.stream import Nearline
 from ecorec.factory import build_pipeline
 from ecorec.rerank.explore import ExploreSlots
@@ -189,6 +189,7 @@ def create_app(config: EcorecConfig, stores: Stores | None = None) -> FastAPI:
             config.health,
             dashboard=config.service.dashboard,
             on_refresh=metrics.set_health_reports,
+            simulation=simulation_path(config.storage),
         )
         state.health.start()  # computes once now, off the request path, then periodically
         app.state.service, app.state.keys = state, keys
