@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 DEMO   := demo-data
 
-.PHONY: install install-dev demo test lint bench bench-peers clean
+.PHONY: install install-dev demo test lint bench bench-peers bench-load clean
 
 install: $(VENV)/.installed
 
@@ -21,17 +21,9 @@ $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
+# A platform generated, trained and served with its dashboard; simulated people use it.
 demo: install
-	rm -rf $(DEMO) && mkdir -p $(DEMO)
-	$(BIN)/ecorec generate --users 2000 --items 5000 --days 14 --seed 7 --db sqlite:///$(DEMO)/ecorec.db
-	$(BIN)/ecorec train --db sqlite:///$(DEMO)/ecorec.db
-	@echo "client API key for \`$(BIN)/ecorec serve --db sqlite:///$(DEMO)/ecorec.db\` (shown once):"
-	$(BIN)/ecorec keys create --role client --db sqlite:///$(DEMO)/ecorec.db
-	$(BIN)/ecorec info --db sqlite:///$(DEMO)/ecorec.db
-	for user in $$($(BIN)/ecorec info --db sqlite:///$(DEMO)/ecorec.db --json | \
-	    $(BIN)/python -c 'import json,sys; print(" ".join(json.load(sys.stdin)["sample_user_ids"][:3]))'); do \
-	  $(BIN)/ecorec recommend --db sqlite:///$(DEMO)/ecorec.db --user-id $$user --n 10 || exit 1; \
-	done
+	scripts/demo
 
 lint: install-dev
 	$(BIN)/ruff check src tests benchmarks
@@ -53,5 +45,15 @@ bench-peers: .bench-peers/.installed
 	    --target .bench-peers -r requirements-bench.txt
 	touch $@
 
+# The service load test's generator (Locust) in its own venv: its gevent stack and pins stay
+# out of ecorec's environment; benchmarks/service_load.py runs it as a subprocess.
+bench-load: .bench-load/.installed
+
+.bench-load/.installed: requirements-load.txt
+	rm -rf .bench-load
+	$(PYTHON) -m venv .bench-load
+	.bench-load/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-load.txt
+	touch $@
+
 clean:
-	rm -rf $(DEMO) .bench-peers .pytest_cache .ruff_cache build *.egg-info
+	rm -rf $(DEMO) .bench-peers .bench-load .pytest_cache .ruff_cache build *.egg-info

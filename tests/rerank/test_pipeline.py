@@ -43,7 +43,7 @@ def test_slate_obeys_the_rules_and_carries_the_reasons(popular, tiny_platform):
     rerankers = [
         MMRReranker({"lambda_": 0.8, "top_k": 30}),
         DPPReranker({"theta": 0.7, "top_k": 30, "window": 10}),
-        RuleBreakup({"max_run": {"category": 1, "creator": 1}}),
+        RuleBreakup({"max_run": {"category": 1, "creator": 1}, "creator_gap": 0}),
     ]
     for reranker in rerankers:
         reranker.attach(tiny_platform.catalog)

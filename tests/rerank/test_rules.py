@@ -119,3 +119,15 @@ def test_a_creator_repeats_within_the_gap_only_when_nothing_else_is_left(creator
         recent = set(placed[max(0, position - gap) : position]) - {None}
         if creator in recent:  # allowed only if every item still to place was blocked too
             assert all(c in recent for c in placed[position:])
+
+
+def test_default_rules_break_up_creators_and_categories():
+    """On by default: two of a category in a row at most, two others between one creator's."""
+    spec = [("news", "c1", ()), ("news", "c1", ()), ("news", "c2", ()), ("music", "c3", ()),
+            ("sports", "c4", ()), ("music", "c1", ())]  # fmt: skip
+    ids = [f"i{k}" for k in range(len(spec))]
+    out = [c.item_id for c in run(RuleBreakup(entities=catalog_of(spec)), ids)]
+    # i1 waits for two other creators after i0; i5 breaks the gap, but nothing else is left
+    assert out == ["i0", "i2", "i3", "i1", "i4", "i5"]
+    off = RuleBreakup({"max_run": {}, "creator_gap": 0}, entities=catalog_of(spec))
+    assert [c.item_id for c in run(off, ids)] == ids

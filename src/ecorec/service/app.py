@@ -190,6 +190,7 @@ def create_app(config: EcorecConfig, stores: Stores | None = None) -> FastAPI:
             dashboard=config.service.dashboard,
             on_refresh=metrics.set_health_reports,
             simulation=simulation_path(config.storage),
+            storage=config.storage,  # computed in a child process: off the GIL
         )
         state.health.start()  # computes once now, off the request path, then periodically
         app.state.service, app.state.keys = state, keys
