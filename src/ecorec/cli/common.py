@@ -38,6 +38,14 @@ ConfigOption = Annotated[
     typer.Option("--config", "-c", help="TOML configuration file.", envvar="ECOREC_CONFIG"),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
+#: the health window and segment of ``health`` and ``report``
+WindowOption = Annotated[
+    str | None,
+    typer.Option("--window", help="Window length ending at the newest event: 24h, 7d, 30d."),
+]
+SegmentOption = Annotated[
+    str | None, typer.Option("--segment", help="Only users of this catalog segment.")
+]
 
 #: Errors a user can fix; anything else is a bug and keeps its traceback.
 USER_ERRORS = (
@@ -125,3 +133,11 @@ def progress_bar(description: str, total: int | None) -> Iterator[Callable[[int]
     with Progress(*columns, console=err_console, transient=True) as bar:
         task = bar.add_task(description, total=total)
         yield lambda n: bar.advance(task, n)
+
+
+def write_whole(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file: a reader never sees half of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text, encoding="utf-8")
+    partial.replace(path)

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-import typer
 from rich import box
 from rich.table import Table
 
@@ -12,6 +11,8 @@ from ecorec.cli.common import (
     ConfigOption,
     DbOption,
     JsonOption,
+    SegmentOption,
+    WindowOption,
     config_for,
     emit,
     out_console,
@@ -41,13 +42,8 @@ HEADLINE = (
 
 
 def health(
-    window: Annotated[
-        str | None,
-        typer.Option("--window", help="Window length ending at the newest event: 24h, 7d, 30d."),
-    ] = None,
-    segment: Annotated[
-        str | None, typer.Option("--segment", help="Only users of this catalog segment.")
-    ] = None,
+    window: WindowOption = None,
+    segment: SegmentOption = None,
     db: DbOption = None,
     config: ConfigOption = None,
     as_json: JsonOption = False,

@@ -11,11 +11,14 @@ from ecorec.cli.common import (
     ConfigOption,
     DbOption,
     JsonOption,
+    SegmentOption,
+    WindowOption,
     config_for,
     emit,
     note,
     stores_for,
     user_errors,
+    write_whole,
 )
 
 
@@ -23,13 +26,8 @@ def report(
     out: Annotated[
         Path, typer.Option("--out", "-o", help="HTML file to write (replaced if it exists).")
     ] = Path("report.html"),
-    window: Annotated[
-        str | None,
-        typer.Option("--window", help="Window length ending at the newest event: 24h, 7d, 30d."),
-    ] = None,
-    segment: Annotated[
-        str | None, typer.Option("--segment", help="Only users of this catalog segment.")
-    ] = None,
+    window: WindowOption = None,
+    segment: SegmentOption = None,
     db: DbOption = None,
     config: ConfigOption = None,
     as_json: JsonOption = False,
@@ -55,10 +53,7 @@ def report(
                 comparison=latest_simulation(simulation_path(cfg.storage)),
             )
         page = render_page(data)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        partial = out.with_name(out.name + ".partial")
-        partial.write_text(page, encoding="utf-8")
-        partial.replace(out)  # a reader never sees half a page
+        write_whole(out, page)
     health = data["health"]
     summary = {
         "out": str(out),

@@ -24,6 +24,7 @@ from ecorec.cli.common import (
     progress_bar,
     stores_for,
     user_errors,
+    write_whole,
 )
 from ecorec.data.stores import simulation_path
 
@@ -95,9 +96,7 @@ def simulate(
             )
             result = run.run()
         saved = simulation_path(cfg.storage)
-        partial = saved.with_name(saved.name + ".partial")
-        partial.write_text(json.dumps(result), encoding="utf-8")
-        partial.replace(saved)  # the dashboard never reads half a result
+        write_whole(saved, json.dumps(result))  # the dashboard never reads half a result
     emit(result, as_json, _print)
     note(f"saved to {saved}: `ecorec report` and /dashboard show the policy comparison")
 

@@ -15,14 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ecorec.core.config import HealthConfig
-from ecorec.metrics.health import (
-    Window,
-    catalog_tables,
-    latest_ts,
-    load_frame,
-    metrics_of,
-    parse_window,
-)
+from ecorec.metrics.health import metrics_of, window_frame
 from ecorec.metrics.health.daily import exposure_curves, retention_curves, step_series
 from ecorec.metrics.health.frame import CatalogSource, EventSource
 
@@ -54,15 +47,7 @@ def dashboard_data(
 
     """
     cfg = config or HealthConfig()
-    label = window or cfg.window
-    length = parse_window(label)
-    if now is None:
-        newest = latest_ts(events)
-        if newest is None:
-            raise ValueError("the event log has no events: nothing to report (pass now=...)")
-        now = newest + 1e-3
-    tables = catalog if isinstance(catalog, dict) else catalog_tables(catalog)
-    frame = load_frame(events, tables, Window(label, now - length, now), segment)
+    frame = window_frame(events, catalog, window or cfg.window, now, segment)
     try:
         report = metrics_of(frame, cfg)
         return {

@@ -89,19 +89,34 @@ def compute_health(
 
     """
     cfg = config or HealthConfig()
-    label = window or cfg.window
-    length = parse_window(label)
+    frame = window_frame(events, catalog, window or cfg.window, now, segment)
+    try:
+        return metrics_of(frame, cfg)
+    finally:
+        frame.close()
+
+
+def window_frame(
+    events: EventSource,
+    catalog: CatalogSource | dict[str, Any],
+    window: str,
+    now: float | None = None,
+    segment: str | None = None,
+) -> HealthFrame:
+    """The loaded frame of ``window`` ending at ``now`` (default: just after the newest event).
+
+    Raises:
+        ValueError: a malformed window, or a log without events and no ``now``.
+
+    """
+    length = parse_window(window)
     if now is None:
         newest = latest_ts(events)
         if newest is None:
             raise ValueError("the event log has no events: nothing to measure (pass now=...)")
         now = newest + 1e-3
     tables = catalog if isinstance(catalog, dict) else catalog_tables(catalog)
-    frame = load_frame(events, tables, Window(label, now - length, now), segment)
-    try:
-        return metrics_of(frame, cfg)
-    finally:
-        frame.close()
+    return load_frame(events, tables, Window(window, now - length, now), segment)
 
 
 __all__ = [
@@ -117,4 +132,5 @@ __all__ = [
     "make_window",
     "metrics_of",
     "parse_window",
+    "window_frame",
 ]
