@@ -19,7 +19,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from ecorec.ads.pacing import impression_event
 from ecorec.ads.reranker import AdsReranker
 from ecorec.core.contracts import Request, Slate, SlateItem
 from ecorec.core.events import Event, EventType
@@ -31,7 +30,14 @@ def slate_events(request: Request, slate: Slate, pipeline: Pipeline) -> list[Eve
     """One impression per slot of ``slate``, served for ``request`` by ``pipeline``."""
     decisions = [r.logged_decision for r in pipeline.rerankers if isinstance(r, ExploreSlots)]
     ads = next((r for r in pipeline.rerankers if isinstance(r, AdsReranker)), None)
-    charges = ads.charges(slate.request_id) if ads is not None else {}
+    billed = (
+        {
+            e.position: e
+            for e in ads.accounting_events(request, slate.items, ads.charges(slate.request_id))
+        }
+        if ads is not None
+        else {}
+    )
     events = []
     for slot in slate.items:
         extra: dict[str, Any] = {
@@ -42,12 +48,11 @@ def slate_events(request: Request, slate: Slate, pipeline: Pipeline) -> list[Eve
             "is_ad": slot.is_ad,
         }
         extra.update(_decision(slot, decisions))
-        charge = charges.get(slot.ad_id or "") if slot.is_ad else None
-        if charge is not None:
-            billed = impression_event(request, slot.position, slot.propensity, charge)
+        accounting = billed.get(slot.position)
+        if accounting is not None:
             # the slot's item id ("ad:<ad_id>") too, so explain finds the slot like any other
-            extra.update(billed.extra or {})
-            events.append(replace(billed, item_id=slot.item_id, extra=extra))
+            extra.update(accounting.extra or {})
+            events.append(replace(accounting, item_id=slot.item_id, extra=extra))
             continue
         events.append(
             Event(

@@ -157,9 +157,7 @@ class AdsReranker(Component):
         )
         self.decisions: OrderedDict[str, AdDecision] = OrderedDict()
         self.stats: Counter[str] = Counter()
-        # one auction at a time: billing reads and writes the spend ledger and the pacing
-        # state, and requests run in threads; a lost update could bill past a budget
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one auction at a time: billing must not lose updates
         if cfg.scorer == "esmm" or cfg.esmm:
             import_module(_ESMM).ESMMAdScorer(cfg.esmm)  # bad keys fail now, not after training
 

@@ -74,6 +74,10 @@ class ServiceState:
     recent_lock: threading.Lock = field(default_factory=threading.Lock)
     #: one model activation at a time (each builds a whole pipeline)
     admin_lock: threading.Lock = field(default_factory=threading.Lock)
+    #: one pipeline call at a time: the pipeline is Python that holds the GIL, so threads
+    #: running it together only contend (measured: fewer requests/s, a longer tail); queued
+    #: requests wait here instead, in arrival order
+    pipeline_lock: threading.Lock = field(default_factory=threading.Lock)
     #: health reports refreshed in the background (``/dashboard``, ``ecorec_health*`` gauges)
     health: HealthMonitor | None = None
 

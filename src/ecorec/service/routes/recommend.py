@@ -47,7 +47,8 @@ def recommend(
         # personal until the next retrain drops it
         context["personalized"] = False
     request = Request(body.user_id, body.scene, body.n, context, new_request_id(now), now)
-    slate = pipeline(request)
+    with state.pipeline_lock:
+        slate = pipeline(request)
     state.metrics.stage_latency.observe(time.perf_counter() - started)
     # each fallback the pipeline took (rank:timeout, recall:empty, ...): names from the
     # configured stages only, so the label set stays small
