@@ -103,6 +103,10 @@ class FallbackProfileStore:
             except self.unavailable as exc:
                 self._mark_down(exc)
         with self._lock:
+            if self._down_since is None:
+                # another thread replayed the queue and switched back meanwhile: a write queued
+                # now would never be replayed, so go to the primary again
+                return self._call(action, write)
             if write is not None:
                 self._queue(write)
             return action(self.fallback)
