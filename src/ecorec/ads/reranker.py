@@ -388,11 +388,9 @@ class AdsReranker(Component):
     def accounting_events(
         self, request: Request, slate_items: Sequence[SlateItem], charges: Mapping[str, Charge]
     ) -> list[Event]:
-        """Ad impression events of a served slate, for the EventLog.
+        """Ad impression events of a served slate, for the EventLog (``charges``: :meth:`charges`).
 
-        ``charges`` is :meth:`charges` of the request; see
-        :func:`~ecorec.ads.pacing.impression_event` for the ``extra`` fields, among them
-        ``charged_price`` as a Decimal string.
+        :func:`~ecorec.ads.pacing.impression_event` lists the ``extra`` fields.
         """
         events = []
         for item in slate_items:
