@@ -67,7 +67,7 @@ def make_platform(folder: Path, database_url: str = "", **storage: str) -> Ecore
     return config
 
 
-async def _delete_stream(name: str) -> None:
+async def delete_stream(name: str) -> None:
     import nats
     from nats.js.errors import NotFoundError
 
@@ -98,7 +98,7 @@ def server_storage(folder: Path) -> Iterator[dict[str, str]]:
             "outbox_path": str(folder / "outbox.db"),
         }
     finally:
-        asyncio.run(_delete_stream(name))
+        asyncio.run(delete_stream(name))
         with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         client = redis.Redis.from_url("redis://127.0.0.1:6379/0")

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+import uuid
+from contextlib import ExitStack
+from pathlib import Path
 
 from fastapi.testclient import TestClient
 
@@ -10,7 +14,7 @@ from ecorec.core.config import EcorecConfig
 from ecorec.core.events import EventType
 from ecorec.service import create_app
 from ecorec.service.app import ServiceState
-from tests.service.conftest import Service
+from tests.service.conftest import NATS, Service, delete_stream
 
 
 def state_of(client: TestClient) -> ServiceState:
@@ -18,16 +22,25 @@ def state_of(client: TestClient) -> ServiceState:
     return state
 
 
-def test_served_explore_slots_reach_the_bandit_tallies(service: Service) -> None:
+def test_served_explore_slots_reach_the_bandit_tallies(service: Service, tmp_path: Path) -> None:
     """An impression logged by recommend is a decision the nearline consumer counts."""
     data = service.config.model_dump()
     data["pipeline"]["rerank"] = {
         "order": ["explore"],
         "explore": {"share": 0.5, "channels": ["popular"]},
     }
+    # its own outbox and stream: on a shared NATS durable, the module's app could consume the
+    # outcomes, and its pipeline has no explore stage to follow them
+    data["storage"]["outbox_path"] = str(tmp_path / "outbox.db")
+    tag = f"explore_{uuid.uuid4().hex[:8]}"
+    if data["storage"]["stream_url"]:
+        data["storage"]["stream_url"] = f"{NATS}?stream={tag}&subject=test.{tag}&durable={tag}"
     config = EcorecConfig.model_validate(data)
     headers = service.auth("client")
-    with TestClient(create_app(config)) as client:
+    with ExitStack() as cleanup:
+        if data["storage"]["stream_url"]:
+            cleanup.callback(lambda: asyncio.run(delete_stream(tag)))
+        client = cleanup.enter_context(TestClient(create_app(config)))
         state = state_of(client)
         user_id = service.user_ids[14]
         slate = client.post("/v1/recommend", json={"user_id": user_id, "n": 10}, headers=headers)
