@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 
 #: Where the service serves plotly.js; the page it renders points here.
 PLOTLY_PATH = "/dashboard/plotly.js"
+#: How often a refresh child checks that its server is still alive (seconds).
+ORPHAN_CHECK_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +118,10 @@ class HealthMonitor:
         else:
             if self._pool is None:
                 self._pool = ProcessPoolExecutor(
-                    1, mp_context=multiprocessing.get_context("spawn"), initializer=_child_setup
+                    1,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_child_setup,
+                    initargs=(os.getpid(),),
                 )
             job = self._pool.submit(
                 _measure_stores,
@@ -197,12 +202,23 @@ def _measure_stores(
         return measure(stores.events, stores.catalog, config, windows, page_window, simulation)
 
 
-def _child_setup() -> None:
-    """The child yields the CPU to the server and leaves Ctrl-C to it.
+def _child_setup(parent: int) -> None:
+    """The child yields the CPU to the server, leaves Ctrl-C to it, and dies with it.
 
     The terminal sends SIGINT to the whole process group; the serving process shuts the child
-    down itself, so the child ignores it rather than dying mid-read with a traceback.
+    down itself, so the child ignores it rather than dying mid-read with a traceback. A server
+    killed outright (SIGKILL, the OOM killer) cannot shut it down, and a pool worker waiting
+    for work does not notice its parent is gone: a watchdog thread exits when the process is
+    re-parented, so killed servers leave no children behind. ``parent`` is the server's pid,
+    passed in: a server killed while the child was still starting is gone before it can ask.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     with contextlib.suppress(OSError):
         os.nice(10)
+
+    def follow_parent() -> None:
+        while os.getppid() == parent:
+            time.sleep(ORPHAN_CHECK_S)
+        os._exit(0)
+
+    threading.Thread(target=follow_parent, name="follow-parent", daemon=True).start()
