@@ -32,7 +32,7 @@ import math
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, Self
 
@@ -41,6 +41,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from ecorec.core.events import Event, EventType
 from ecorec.data.catalog.sql import create_catalog_engine
+from ecorec.data.chunks import sql_chunks
 from ecorec.data.nearline_schema import (
     DEFAULT_TRENDING_WEIGHTS,
     ArmTally,
@@ -61,7 +62,6 @@ __all__ = [
 ]
 
 #: Ids per ``IN (...)`` clause, well under SQLite's bound-parameter limit.
-_CHUNK = 900
 #: Key of the PostgreSQL advisory lock that serializes consumers across processes.
 _PG_LOCK_KEY = 0x6E6561726C696E  # "nearlin"
 
@@ -196,7 +196,7 @@ class NearlineStats:
             return
         table = self._t["trending"]
         stored: dict[str, tuple[float, float]] = {}
-        for chunk in _chunks(sorted(added), _CHUNK):
+        for chunk in sql_chunks(sorted(added)):
             query = sa.select(table.c.item_id, table.c.score, table.c.ts).where(
                 table.c.item_id.in_(chunk)
             )
@@ -370,8 +370,3 @@ class NearlineStats:
         tb: TracebackType | None,
     ) -> None:
         self.close()
-
-
-def _chunks(values: Sequence[str], size: int) -> Iterable[Sequence[str]]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]

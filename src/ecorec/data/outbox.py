@@ -22,10 +22,8 @@ from types import TracebackType
 from typing import Self
 
 from ecorec.core.events import Event
+from ecorec.data.chunks import sql_chunks
 from ecorec.data.events import event_rows, row_to_event
-
-#: Ids per ``DELETE ... IN (...)``, well under SQLite's bound-parameter limit.
-_CHUNK = 900
 
 
 def encode_event(event: Event) -> bytes:
@@ -139,8 +137,7 @@ class Outbox:
             db = self._db()
             db.execute("BEGIN IMMEDIATE")
             try:
-                for start in range(0, len(ids), _CHUNK):
-                    chunk = ids[start : start + _CHUNK]
+                for chunk in sql_chunks(ids):
                     marks = ", ".join("?" * len(chunk))
                     db.execute(f"DELETE FROM outbox WHERE id IN ({marks})", chunk)
             except BaseException:

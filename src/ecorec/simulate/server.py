@@ -10,6 +10,7 @@ cannot reach its ads stage, and it cannot see charges, so spend reads as zero).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -215,7 +216,7 @@ class HttpServer:
         payload = []
         for event in events:
             rid = self.request_ids.get(event.request_id or "", event.request_id)
-            row = _fields(event)
+            row = dataclasses.asdict(event)
             row["request_id"] = rid
             row["type"] = str(event.type)
             payload.append({k: v for k, v in row.items() if v is not None})
@@ -244,20 +245,3 @@ class HttpServer:
 
     def flush(self) -> None:
         """Events were posted as they happened."""
-
-
-def _fields(event: Event) -> dict[str, Any]:
-    names = (
-        "event_id",
-        "ts",
-        "user_id",
-        "type",
-        "item_id",
-        "ad_id",
-        "creator_id",
-        "request_id",
-        "position",
-        "value",
-        "extra",
-    )
-    return {name: getattr(event, name) for name in names}

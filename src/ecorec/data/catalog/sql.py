@@ -7,7 +7,7 @@ writers wait for each other instead of failing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +17,11 @@ from sqlalchemy.engine import Engine, make_url
 
 from ecorec.core.entities import Entity
 from ecorec.data.catalog.schema import Codec, build_codecs
+from ecorec.data.chunks import sql_chunks
 
 #: Milliseconds a SQLite connection waits for another writer before giving up.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 #: Ids per ``IN (...)`` clause, well under SQLite's bound-parameter limit.
-_CHUNK = 900
 #: Rows fetched per round trip while scanning.
 _SCAN_BATCH = 2_000
 
@@ -122,7 +122,7 @@ class SQLCatalog:
         key = codec.table.c[codec.id_field]
         found: dict[str, Any] = {}
         with self.engine.connect() as conn:
-            for chunk in _chunks(list(dict.fromkeys(ids)), _CHUNK):
+            for chunk in sql_chunks(list(dict.fromkeys(ids))):
                 for row in conn.execute(sa.select(codec.table).where(key.in_(chunk))).mappings():
                     found[row[codec.id_field]] = codec.from_row(row)
         return found
@@ -163,15 +163,10 @@ class SQLCatalog:
         key = codec.table.c[codec.id_field]
         removed = 0
         with self.engine.begin() as conn:
-            for chunk in _chunks(list(dict.fromkeys(ids)), _CHUNK):
+            for chunk in sql_chunks(list(dict.fromkeys(ids))):
                 removed += conn.execute(sa.delete(codec.table).where(key.in_(chunk))).rowcount
         return removed
 
     def close(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
-
-
-def _chunks(values: Sequence[str], size: int) -> Iterator[Sequence[str]]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]

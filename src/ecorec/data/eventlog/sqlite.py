@@ -24,6 +24,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from ecorec.core.events import Event
+from ecorec.data.chunks import sql_chunks
 from ecorec.data.eventlog._sql import (
     COLUMNS_SQL,
     ORDER_SQL,
@@ -62,15 +63,6 @@ def _connect(path: str) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
     return conn
-
-
-#: ids per ``IN (...)`` lookup: under SQLite's default limit of bound parameters
-ID_CHUNK = 500
-
-
-def _chunks(values: list[str], size: int) -> Iterator[list[str]]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
 
 
 class SQLiteEventLog(EventLogBase):
@@ -212,7 +204,7 @@ class SQLiteEventLog(EventLogBase):
         found: set[str] = set()
         with self._lock:
             conn = self._writer()
-            for chunk in _chunks(wanted, ID_CHUNK):
+            for chunk in sql_chunks(wanted):
                 marks = ", ".join("?" * len(chunk))
                 rows = conn.execute(
                     f"SELECT event_id FROM events WHERE event_id IN ({marks})", chunk
