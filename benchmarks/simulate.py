@@ -14,7 +14,7 @@ Three measurements, each printed as one JSON line:
 - ``validation``: the ML-100k KS distances of :mod:`ecorec.simulate.validation`, 3 seeds.
 
     python benchmarks/simulate.py                              # defaults below
-    python benchmarks/simulate.py --users 10000 --days 30      # the full target run
+    python benchmarks/simulate.py --only timing --users 10000 --days 30 --workers 2  # target
 
 Everything runs with one torch thread (requests are served one at a time).
 """
@@ -50,7 +50,7 @@ def _platform(folder: Path, users: int, seed: int):  # type: ignore[no-untyped-d
     return config
 
 
-def timing(users: int, days: int, seed: int) -> dict[str, object]:
+def timing(users: int, days: int, seed: int, workers: int) -> dict[str, object]:
     from ecorec.data.stores import Stores
     from ecorec.simulate import SimConfig, Simulation
 
@@ -58,7 +58,9 @@ def timing(users: int, days: int, seed: int) -> dict[str, object]:
         config = _platform(Path(tmp), users, seed)
         with Stores(config.storage) as stores:
             started = time.perf_counter()
-            sim = SimConfig(users=users, creators=max(users // 50, 2), days=days, seed=seed)
+            sim = SimConfig(
+                users=users, creators=max(users // 50, 2), days=days, seed=seed, workers=workers
+            )
             result = Simulation(sim, config, stores).run()
             total = time.perf_counter() - started
     t = result["timing"]
@@ -69,12 +71,14 @@ def timing(users: int, days: int, seed: int) -> dict[str, object]:
         "measure": "timing",
         "users": users,
         "days": days,
+        "workers": workers,
         "requests": t["requests"],
         "seconds_total": round(total, 1),
         "setup_and_training_seconds": t["setup_and_training_seconds"],
         "loop_seconds": t["loop_seconds"],
         "ms_per_request": round(ms, 2),
         "pipeline_ms_per_request": round(1000 * t["pipeline_seconds"] / max(t["requests"], 1), 2),
+        "serving_seconds_all_workers": t["serving_seconds"],
         "simulator_overhead_share": t["simulator_overhead_share"],
         "requests_per_user_day": round(per_user_day, 3),
         "extrapolated_10k_x_30d_seconds": round(target_requests * ms / 1000, 0),
@@ -121,6 +125,7 @@ def main() -> None:
     parser.add_argument("--compare-users", type=int, default=600)
     parser.add_argument("--compare-days", type=int, default=30)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=1, help="simulation processes (timing)")
     parser.add_argument("--only", choices=["timing", "comparison", "validation"], default=None)
     args = parser.parse_args()
     import torch
@@ -128,7 +133,7 @@ def main() -> None:
     torch.set_num_threads(1)
     steps = {
         "validation": validation,
-        "timing": lambda: timing(args.users, args.days, args.seed),
+        "timing": lambda: timing(args.users, args.days, args.seed, args.workers),
         "comparison": lambda: comparison(args.compare_users, args.compare_days, args.seed),
     }
     for name, step in steps.items():

@@ -111,6 +111,13 @@ def test_merge_quotas_dedupe_and_filters():
     assert "a" in [c.item_id for c in keep_seen(Request("u"), profile, outputs)]
 
 
+def test_merge_keeps_what_a_channel_knew_about_its_pick():
+    # the explore channel's inclusion probability is what off-policy estimators divide by
+    pick = Candidate("x", 0.3, "explore", reasons=["explore:c1"], propensity=0.3)
+    out = Merge()(Request("u"), Profile("u"), {"explore": [pick]})
+    assert [(c.item_id, c.propensity, c.reasons) for c in out] == [("x", 0.3, ["explore:c1"])]
+
+
 def test_pipeline_reasons_failures_and_consent():
     store = MemoryProfileStore()
     store.apply("u", ProfileDelta(recent=[("p1", 1.0)]))

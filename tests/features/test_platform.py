@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pytest
+import torch
 
 from ecorec.core.contracts import Request
 from ecorec.core.entities import Creator, CreatorStage, Item, User
@@ -147,3 +148,26 @@ def test_concurrent_requests_encode_as_one_request_would(tiny_platform) -> None:
         assert want.keys() == have.keys()
         for name in want:
             assert np.array_equal(want[name].numpy(), have[name].numpy()), name
+
+
+def test_a_requests_rows_encode_like_each_row_alone(tiny_platform) -> None:
+    """A request's user, context and behaviour are encoded once and expanded to every row."""
+    events = event_table(tiny_platform.events)
+    entities = Entities.from_catalog(tiny_platform.catalog)
+    split = build_platform_split(events, entities, ("click",), ratios=(0.8, 0.2))
+    raw = split.raw["valid"]
+    row = int(np.flatnonzero(raw.activity > 0)[0])
+    user, ts = str(raw.user_id[row]), float(raw.ts[row])
+    recent = [
+        (str(raw.history_items[i]), float(t))
+        for i, t in zip(raw.history[row], raw.history_ts[row], strict=True)
+        if i >= 0
+    ]
+    profile = Profile(user, recent=recent)
+    items = sorted({str(i) for i in raw.item_id.tolist()})[:30] + ["new-item"]
+    rows = online_rows(Request(user, scene="feed", ts=ts), profile, items, 8)
+    assert rows.one_request()
+    together = split.features.encode(rows, entities)
+    alone = [split.features.encode(rows.take(slice(k, k + 1)), entities) for k in range(len(items))]
+    for name, codes in together.items():
+        assert codes.tolist() == torch.cat([a[name] for a in alone]).tolist(), name

@@ -110,3 +110,18 @@ def test_a_shared_behaviour_bag_is_pooled_once_with_the_same_scores(name: str) -
         torch.testing.assert_close(scores, torch.cat([a[objective] for a in alone]))
     mixed, _ = make_data(6, "history", seed=8)  # different histories: pooled per row
     assert model.embedding._shared_bags(mixed, 6) == ()
+
+
+def test_deepfm_multiplies_a_requests_shared_fields_once_with_the_same_scores() -> None:
+    """Expanded user fields (as the encoder serves them) score like each candidate alone."""
+    model = build_model("deepfm", make_schema(("click", "like")), SMALL).eval()
+    request = _request(40, seed=11)
+    served = {**request, "user_group": request["user_group"][:1].expand(40)}
+    with torch.inference_mode():
+        embedded = model.embedding(served)
+        together = model(served)
+        alone = [model({k: v[i : i + 1] for k, v in request.items()}) for i in range(40)]
+    names = model.embedding.names
+    assert {names[k] for k in embedded.shared} == {"user_group", "history"}
+    for objective, scores in together.items():
+        torch.testing.assert_close(scores, torch.cat([a[objective] for a in alone]))

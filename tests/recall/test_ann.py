@@ -249,3 +249,15 @@ def test_unit_vectors_get_no_head():
     ann = AnnIndex({"kind": "ivf"})
     ann.build(ids(500), vecs)
     assert len(ann._head) == 0
+
+
+def test_vectors_stack_what_vector_gives_in_order_with_repeats(data):
+    ann = AnnIndex({"kind": "flat"})
+    ann.build(ids(50), data[0][:50])
+    ann.delete(["i3"])
+    wanted = ["i7", "i3", "nope", "i7", "i0"]
+    expected = [v for v in (ann.vector(i) for i in wanted) if v is not None]
+    got = ann.vectors(wanted)
+    assert got.shape == (3, ann.dim)
+    np.testing.assert_array_equal(got, np.stack(expected))
+    assert ann.vectors([]).shape == (0, ann.dim)

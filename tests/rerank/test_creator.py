@@ -116,3 +116,17 @@ def test_keep_order_mode_only_applies_the_constraints():
     out = traffic(Request("u", n=5), Profile("u"), ranked)
     assert ids(out) == ids(ranked)  # no head in the top 5 and the floor is met: untouched
     assert out[2].item_id == "n_good1" and out[2].score == 88.0 + 14 * 5.0  # boost in score
+
+
+def test_an_item_whose_creator_appears_later_gets_its_stage_then():
+    """Traits are cached only once item and creator are both known; until then re-read."""
+    entities = Entities.of(items=[Item("n1", "n", quality=0.9)])
+    traffic = CreatorTraffic(
+        {"novice_share": 0.0, "stage_boost": {"novice": 2.0}}, entities=entities
+    )
+    ranked = [Candidate("n1", 1.0, "popular"), Candidate("x", 2.0, "popular")]
+    assert traffic(Request("u", n=2), Profile("u"), ranked)[0].item_id == "x"
+    entities.creators["n"] = Creator("n", CreatorStage.NOVICE)
+    ranked = [Candidate("n1", 1.0, "popular"), Candidate("x", 1.05, "popular")]
+    out = traffic(Request("u", n=2), Profile("u"), ranked)
+    assert [c.item_id for c in out] == ["n1", "x"] and NOVICE_BOOST in out[0].reasons

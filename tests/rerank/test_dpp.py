@@ -168,3 +168,13 @@ def test_sliding_window_lets_a_category_return_after_the_window():
         "a1",
         "b1",
     ]
+
+
+def test_similarity_sees_items_published_after_its_first_request():
+    """The cached feature table grows: an id unknown at first is read once the catalog has it."""
+    entities = Entities.of(items=[Item("a", category="x"), Item("b", category="y")])
+    dpp = DPPReranker({"theta": 0.5}, entities=entities)
+    assert dpp.similarity.matrix(["a", "new"])[0, 1] == 0.0  # unknown: similar to nothing
+    entities.items["new"] = Item("new", category="x", tags=("t",))
+    sim = dpp.similarity.matrix(["b", "new", "a"])
+    np.testing.assert_allclose(sim, [[1, 0, 0], [0, 1, 2**-0.5], [0, 2**-0.5, 1]])

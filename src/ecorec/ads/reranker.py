@@ -164,8 +164,14 @@ class AdsReranker(Component):
     # -- wiring and training -------------------------------------------------------------
 
     def attach(self, catalog: Catalog) -> None:
-        """Read the ad inventory now and users/items on demand from ``catalog``."""
+        """Read the ad inventory and item categories now; users and later items on demand.
+
+        Categories are read here, not per request, which takes a catalog query off every
+        request with an item first seen; users stay on demand (:meth:`_user`, once per
+        user): a catalog of millions of users would cost gigabytes to hold up front.
+        """
         self.catalog = catalog
+        self.categories.update({i.item_id: i.category for i in catalog.scan(Item)})
         self.inventory = AdInventory.of(catalog.scan(Ad), catalog.scan(Advertiser))
         self.stats.update({f"skipped:{k}": v for k, v in self.inventory.skipped.items()})
         if self.scorer is not None and hasattr(self.scorer, "attach"):  # new ads, for the ESMM

@@ -46,6 +46,14 @@ def simulate(
     api_key: Annotated[
         str | None, typer.Option("--api-key", envvar="ECOREC_API_KEY", help="Client key for --url.")
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Processes sharing the users (one core each); the result depends on it.",
+        ),
+    ] = 1,
     torch_threads: Annotated[
         int,
         typer.Option(
@@ -71,6 +79,8 @@ def simulate(
         policies = [load_policy(p) for p in policy or []]
         if url is not None and not (api_key or os.environ.get("ECOREC_API_KEY")):
             raise ValueError("--url needs a client key: --api-key or ECOREC_API_KEY")
+        if url is not None and workers > 1:
+            raise ValueError("--url sends every request to the service: drop --workers")
         if url is not None and len(policies) > 1:
             raise ValueError("--url serves one policy (the service's); drop the extra --policy")
         factory = None
@@ -83,7 +93,9 @@ def simulate(
         # the service stamps impressions with its own clock: start the simulated days at
         # today's UTC midnight so the measured window holds them
         start = math.floor(time.time() / 86_400) * 86_400.0 if url is not None else None
-        sim = SimConfig(users=users, creators=creators, days=days, seed=seed, start=start)
+        sim = SimConfig(
+            users=users, creators=creators, days=days, seed=seed, start=start, workers=workers
+        )
         with stores_for(cfg, must_exist=True) as stores, progress_bar("simulating", days) as bar:
             run = Simulation(
                 sim,

@@ -4,7 +4,7 @@ A :class:`Column` holds the few distinct values of a feature and, per row, an in
 so a million rows (and their ``(n, L)`` sequences) are encoded by encoding the distinct values
 once and gathering. :func:`item_columns` derives what depends on the item alone (encoded once
 per item and remembered by the encoder); :func:`row_columns` the user, context and behaviour
-features and the item's age at the row's time.
+features; :func:`item_age` the item's age at the row's time.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -47,12 +48,23 @@ def _gathered(values: list[Any], at: np.ndarray) -> Column:
     return Column(as_strings(values), at)
 
 
+@cache
+def _numbers(count: int) -> np.ndarray:
+    """``"0".."count-1"``, made once and read-only (every caller shares it).
+
+    Numbers to strings cost more than the rest of a request's bucketing.
+    """
+    values = np.arange(count).astype(str)
+    values.setflags(write=False)
+    return values
+
+
 def _bucket(x: np.ndarray, top: int) -> Column:
     """``floor(log2(1 + x))`` capped at ``top``, as a column over ``"0".."top"`` (NaN: none)."""
     index = np.full(x.shape, -1, dtype=np.int64)
     known = np.isfinite(x)
     index[known] = np.minimum(np.floor(np.log2(1.0 + np.maximum(x[known], 0.0))), top)
-    return Column(np.arange(top + 1).astype(str), index)
+    return Column(_numbers(top + 1), index)
 
 
 def _decile(values: list[float]) -> list[str]:
@@ -119,13 +131,17 @@ def item_columns(
     return columns, created
 
 
-def row_columns(rows: RawRows, entities: Entities, created: np.ndarray) -> dict[str, Column]:
-    """The user, context and behaviour features of ``rows``, and the item's age then.
+def item_age(ts: np.ndarray, created: np.ndarray) -> Column:
+    """The ``item_age`` feature: hours from each item's creation (NaN: unknown) to ``ts``."""
+    return _bucket((ts - created) / _HOUR, 14)
+
+
+def row_columns(rows: RawRows, entities: Entities) -> dict[str, Column]:
+    """The user, context and behaviour features of ``rows`` (all but the item's).
 
     Args:
         rows: the rows.
         entities: where users and history items are looked up.
-        created: ``(n,)`` the row's item's creation time (NaN: unknown).
 
     """
     users, u_at = _per_unique(rows.user_id, entities.user)
@@ -141,9 +157,8 @@ def row_columns(rows: RawRows, entities: Entities, created: np.ndarray) -> dict[
         "age": user_attr(lambda u: _age_group(u.attrs.get("age"))),
         "gender": user_attr(lambda u: str(u.attrs.get("gender", "") or "")),
         "activity": _bucket(rows.activity.astype(np.float64), 8),
-        "item_age": _bucket((rows.ts - created) / _HOUR, 14),
         "scene": _column(rows.scene),
-        "hour": Column(np.arange(24).astype(str), ((rows.ts % _DAY) // _HOUR).astype(np.int64)),
+        "hour": Column(_numbers(24), ((rows.ts % _DAY) // _HOUR).astype(np.int64)),
         "device": _column(rows.device),
         "history": Column(rows.history_items, rows.history),
         "history_category": Column(as_strings(history_category), rows.history),

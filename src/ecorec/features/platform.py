@@ -28,11 +28,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from ecorec.features.columns import ITEM_FEATURES, Column, item_columns, row_columns
+from ecorec.features.columns import ITEM_FEATURES, Column, item_age, item_columns, row_columns
 from ecorec.features.entities import Entities
 from ecorec.features.rows import RawRows
 from ecorec.features.schema import OOV, PAD, Field, FieldKind, Schema
-from ecorec.features.vocab import Vocabulary
+from ecorec.features.vocab import Vocabulary, as_strings
 
 #: ``(name, group, kind)`` of every feature, in schema order; tags width comes from the data.
 FEATURES: tuple[tuple[str, str, FieldKind], ...] = (
@@ -94,7 +94,8 @@ class PlatformFeatures:
         """Learn every vocabulary from ``rows`` (the training part)."""
         unique, at = np.unique(rows.item_id, return_inverse=True)
         items, created = item_columns(unique, entities, max_tags)
-        columns = {**items, **row_columns(rows, entities, created[at])}
+        columns = {**items, **row_columns(rows, entities)}
+        columns["item_age"] = item_age(rows.ts, created[at])
         vocabularies = {}
         for name, _, _ in FEATURES:
             if name not in _SHARED:
@@ -116,14 +117,21 @@ class PlatformFeatures:
         return Schema(tuple(fields), tuple(objectives), "item_id", "history")
 
     def encode(self, rows: RawRows, entities: Entities) -> dict[str, torch.Tensor]:
-        """The model inputs of ``rows``: feature -> ``int64`` codes (PAD where empty)."""
-        unique, at = np.unique(rows.item_id, return_inverse=True)
-        found, item_codes, created = self._items(unique, entities)
-        item_rows = found[at]
+        """The model inputs of ``rows``: feature -> ``int64`` codes (PAD where empty).
+
+        Rows of one request (:meth:`RawRows.one_request`) get the user, context and behaviour
+        features of their first row, encoded once and expanded (a read-only view) to every row.
+        """
+        item_rows, item_codes, created = self._items(rows.item_id, entities)
         out = {name: torch.from_numpy(codes[item_rows]) for name, codes in item_codes.items()}
-        columns = row_columns(rows, entities, created[item_rows])
+        out["item_age"] = torch.from_numpy(
+            self._encode("item_age", item_age(rows.ts, created[item_rows]))
+        )
+        n, shared = len(rows), rows.one_request()
+        columns = row_columns(rows.take(slice(0, 1)) if shared else rows, entities)
         for name, column in columns.items():
-            out[name] = torch.from_numpy(self._encode(name, column))
+            codes = torch.from_numpy(self._encode(name, column))
+            out[name] = codes.expand(n, *codes.shape[1:]) if shared else codes
         return {name: out[name] for name, _, _ in FEATURES}
 
     def _encode(self, name: str, column: Column) -> np.ndarray:
@@ -133,18 +141,32 @@ class PlatformFeatures:
         table = np.append(codes, empty)  # index -1 reads the appended code
         return np.ascontiguousarray(table[column.index])
 
+    def remember(self, item_ids: Sequence[str], entities: Entities) -> None:
+        """Encode the item features of ``item_ids`` now, not at their first request.
+
+        A loaded ranker remembers the items it knows: serving then finds them remembered
+        (new items are still encoded at their first request).
+        """
+        self._items(as_strings(list(item_ids)), entities)
+
     def _items(
         self, item_ids: np.ndarray, entities: Entities
     ) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
-        """Rows of distinct ``item_ids`` in the remembered codes, new ones encoded first.
+        """Rows of ``item_ids`` in the remembered codes, new ones encoded first.
 
         Also returns the code and creation-time arrays those rows index, as of this call.
         """
+        ids = item_ids.tolist()
         with self._lock:
-            rows = np.fromiter((self._item_row.get(i, -1) for i in item_ids.tolist()), np.int64)
+            try:  # every item remembered (most requests): one lookup loop in C
+                rows = np.fromiter(map(self._item_row.__getitem__, ids), np.int64, len(ids))
+            except KeyError:
+                remembered = self._item_row.get
+                rows = np.array([remembered(i, -1) for i in ids], dtype=np.int64)
             new = rows < 0
             if new.any():
-                rows[new] = self._remember(item_ids[new], entities)
+                unique, at = np.unique(item_ids[new], return_inverse=True)
+                rows[new] = self._remember(unique, entities)[at]
             return rows, dict(self._item_codes), self._created
 
     def _remember(self, item_ids: np.ndarray, entities: Entities) -> np.ndarray:

@@ -66,6 +66,17 @@ class RawRows:
             self.activity[rows],
         )
 
+    def one_request(self) -> bool:
+        """Whether every row has the first row's user, time, context and behaviour.
+
+        Such rows (one request's candidates, as :func:`online_rows` makes them) differ only in
+        their item, so the encoder derives and encodes everything else once and broadcasts it.
+        """
+        columns = (self.user_id, self.ts, self.scene, self.device, self.activity)
+        return len(self) > 1 and all(
+            _same_rows(a) for a in (*columns, self.history, self.history_ts)
+        )
+
     def history_ids(self, row: int) -> list[str]:
         """The item ids of row ``row``'s history, oldest first (for tests and explanations)."""
         return [str(self.history_items[i]) for i in self.history[row] if i >= 0]
@@ -140,17 +151,27 @@ def online_rows(
     history_ts = np.full((1, max_history), np.nan)
     history[0, : len(last)] = np.arange(len(last))
     history_ts[0, : len(last)] = [ts for _, ts in last]
+    # every row but the item is the request's: read-only views of one row, no copies
+    device = str(request.context.get("device", "") or "")
     return RawRows(
-        user_id=np.full(n, request.user_id),
+        user_id=np.broadcast_to(np.array(request.user_id), n),
         item_id=as_strings(list(item_ids)),
-        ts=np.full(n, float(request.ts)),
-        scene=np.full(n, str(request.scene or "")),
-        device=np.full(n, str(request.context.get("device", "") or "")),
+        ts=np.broadcast_to(np.array(float(request.ts)), n),
+        scene=np.broadcast_to(np.array(str(request.scene or "")), n),
+        device=np.broadcast_to(np.array(device), n),
         history=np.broadcast_to(history, (n, max_history)),
         history_items=as_strings([item for item, _ in last]),
         history_ts=np.broadcast_to(history_ts, (n, max_history)),
-        activity=np.full(n, min(len(consumed), RECENT_LIMIT), dtype=np.int64),
+        activity=np.broadcast_to(np.array(min(len(consumed), RECENT_LIMIT), dtype=np.int64), n),
     )
+
+
+def _same_rows(values: np.ndarray) -> bool:
+    """Whether every row of ``values`` equals the first (NaN equal to NaN)."""
+    if values.strides[0] == 0:  # broadcast from one row
+        return True
+    first = np.broadcast_to(values[:1], values.shape)
+    return bool(np.array_equal(values, first, equal_nan=values.dtype.kind == "f"))
 
 
 def _optional(table: pa.Table, name: str, n: int) -> np.ndarray:

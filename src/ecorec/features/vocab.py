@@ -28,11 +28,11 @@ def as_strings(values: Any) -> np.ndarray:
 
     Accepts lists, numpy arrays and pyarrow arrays; numbers become their ``str``.
     """
+    if isinstance(values, np.ndarray) and values.dtype.kind == "U":  # the common case first
+        return values
     if isinstance(values, pa.ChunkedArray | pa.Array):
         filled = pc.fill_null(values.cast(pa.string()), "")
         return np.asarray(filled.to_numpy(zero_copy_only=False), dtype=str)
-    if isinstance(values, np.ndarray) and values.dtype.kind == "U":
-        return values
     array = np.asarray(values if isinstance(values, np.ndarray) else list(values), dtype=object)
     if array.dtype == object and array.size:
         array = array.copy()

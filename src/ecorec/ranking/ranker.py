@@ -155,6 +155,7 @@ class DeepRanker(Component):
             (1 - cfg.valid_share, cfg.valid_share),
         )
         self.features = split.features
+        self.features.remember(list(self.entities.items), self.entities)
         self.unlabelled = {o for o, y in split.train.labels.items() if bool(torch.isnan(y).all())}
         self.fusion = self._fusion()
         self.model = build_model(self.family, split.schema, cfg.model)
@@ -224,6 +225,7 @@ class DeepRanker(Component):
         self.model, self.features = model, PlatformFeatures.from_dict(state["features"])
         self.entities = Entities.load(folder)
         self.entities.catalog = catalog
+        self.features.remember(list(self.entities.items), self.entities)
         self.metrics = state.get("metrics", {})
         self.unlabelled = set(state.get("unlabelled", []))
         self.fusion = self._fusion()
@@ -250,9 +252,16 @@ class DeepRanker(Component):
         predictions = self.predict(request, profile, [c.item_id for c in candidates])
         scores = self.fusion(predictions)
         reason = f"rank:{self.name}"
-        for k, candidate in enumerate(candidates):
-            candidate.predictions = {o: float(p[k]) for o, p in predictions.items()}
-            candidate.score = float(scores[k])
+        # one tolist per objective, not a numpy scalar per candidate and objective: the same
+        # floats at a fraction of the cost over hundreds of candidates
+        objectives = tuple(predictions)
+        per_candidate = zip(*(p.tolist() for p in predictions.values()), strict=True)
+        for candidate, score, values in zip(
+            candidates, scores.tolist(), per_candidate, strict=True
+        ):
+            # a value per objective by construction: a strict check per candidate costs a third
+            candidate.predictions = dict(zip(objectives, values, strict=False))
+            candidate.score = score
             candidate.reasons.append(reason)
         order = np.argsort(-scores, kind="stable")
         return [candidates[k] for k in order.tolist()]

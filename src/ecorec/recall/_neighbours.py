@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ecorec.core.contracts import Candidate
+from ecorec.recall.lists import unskipped
 
 #: Default cap on the non-zeros of one block of a product (about 300 MB of temporaries).
 BLOCK_NNZ = 10_000_000
@@ -194,15 +196,8 @@ def best_candidates(
         top = np.argpartition(-scores, limit - 1)[:limit]
         columns, scores = columns[top], scores[top]
     order = np.lexsort((columns, -scores))
-    out: list[Candidate] = []
-    for k in order:
-        item_id = str(item_ids[columns[k]])
-        if item_id in skip:
-            continue
-        out.append(Candidate(item_id, float(scores[k]), channel))
-        if len(out) >= n:
-            break
-    return out
+    ids, at = unskipped(item_ids, columns[order], skip, n)
+    return list(map(Candidate, ids, scores[order[at]].tolist(), repeat(channel)))
 
 
 def recency_weights(ts: np.ndarray, reference: float, half_life_days: float) -> np.ndarray:

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -245,6 +245,19 @@ class AnnIndex:
             return None
         vec: np.ndarray = self._vectors[pos[0]].copy()
         return vec
+
+    def vectors(self, item_ids: Sequence[str]) -> np.ndarray:
+        """Copies of the live items' vectors, one row per known id in order, repeats kept.
+
+        One binary search for the whole batch: what :meth:`vector` per id gives, stacked.
+        """
+        if not item_ids or not len(self._sorted_ids):
+            return np.empty((0, self.dim), dtype=self._vectors.dtype)
+        wanted = np.asarray(item_ids, dtype=str)
+        at = np.minimum(np.searchsorted(self._sorted_ids, wanted), len(self._sorted_ids) - 1)
+        pos = self._sorted_pos[at[self._sorted_ids[at] == wanted]]
+        found: np.ndarray = self._vectors[pos[self._alive[pos]]]
+        return found
 
     def __len__(self) -> int:
         return self._live

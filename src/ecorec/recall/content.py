@@ -28,6 +28,7 @@ non-personalised channel, to keep one content model.
 from __future__ import annotations
 
 import json
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,7 @@ from ecorec.core.contracts import Candidate, Request
 from ecorec.core.profile import Profile
 from ecorec.data.training import TrainingData
 from ecorec.recall.ann import AnnConfig, AnnIndex
-from ecorec.recall.lists import interest_weights, iter_ids
+from ecorec.recall.lists import interest_weights, unskipped
 from ecorec.recall.metadata import has_interactions, item_entities, live_items
 from ecorec.recall.quality import item_quality
 from ecorec.recall.text import ItemText
@@ -148,8 +149,8 @@ class ContentRecall(Component):
         if inferred:
             total += config.interest_weight * self.text.query(inferred.items())
         recent = self._groups(profile.recent_item_ids[-config.recent_items :])
-        known = [v for v in (self.index.vector(str(g)) for g in recent) if v is not None]
-        if known:
+        known = self.index.vectors([str(g) for g in recent])
+        if len(known):
             mean = np.mean(known, axis=0)
             norm = float(np.linalg.norm(mean))
             if norm > 0:
@@ -172,28 +173,36 @@ class ContentRecall(Component):
             return []
         skip = profile.negatives | profile.seen if self.config.exclude_seen else profile.negatives
         n, k = self.config.n, self.config.n
-        out: list[Candidate] = []
         while True:
-            out.clear()
             hits = self.index.search(query, k)[0]
-            for group, score in hits:
-                if score <= self.config.min_score:
-                    return out  # hits come best first: the rest match even less
-                self._expand(int(group), float(score), skip, out)
-                if len(out) >= n:
-                    return out
-            if len(hits) < k:  # every group visited
+            scores = np.array([score for _, score in hits], dtype=np.float64)
+            # hits come best first: past the first weak one the rest match even less
+            weak = np.flatnonzero(scores <= self.config.min_score)
+            usable = int(weak[0]) if len(weak) else len(hits)
+            groups = np.array([int(group) for group, _ in hits[:usable]], dtype=np.int64)
+            out = self._expand(groups, scores[:usable], skip, n)
+            if len(out) >= n or usable < len(hits) or len(hits) < k:
                 return out
             k *= 4  # groups full of seen items: look further
 
-    def _expand(self, group: int, score: float, skip: set[str], out: list[Candidate]) -> None:
-        n = self.config.n
-        members = self.members[self.offsets[group] : self.offsets[group + 1]]
-        for _, item_id in iter_ids(self.item_ids, members):
-            if len(out) >= n:
-                return
-            if item_id not in skip:
-                out.append(Candidate(item_id, score, self.name))
+    def _expand(
+        self, groups: np.ndarray, scores: np.ndarray, skip: set[str], n: int
+    ) -> list[Candidate]:
+        """The first ``n`` unskipped members of ``groups`` in order, each with its group's score.
+
+        Only the groups that can contribute are read: those starting before the
+        ``n + len(skip)``-th member (members are unique, so no more can be skipped).
+        """
+        starts = self.offsets[groups]
+        lengths = self.offsets[groups + 1] - starts
+        before = np.cumsum(lengths) - lengths
+        needed = int(np.searchsorted(before, n + len(skip), side="left"))
+        starts, lengths, before = starts[:needed], lengths[:needed], before[:needed]
+        total = int(lengths.sum())
+        positions = np.repeat(starts - before, lengths) + np.arange(total)
+        member_scores = np.repeat(scores[:needed], lengths)
+        ids, at = unskipped(self.item_ids, self.members[positions], skip, n)
+        return list(map(Candidate, ids, member_scores[at].tolist(), repeat(self.name)))
 
     def save(self, folder: Path) -> dict[str, Any]:
         if self.text is None or self.index is None:

@@ -183,25 +183,27 @@ class ExploreRecall(Component):
         skip = profile.negatives | profile.seen if self.config.exclude_seen else profile.negatives
         engaged = self.engaged(request, profile)
         banned = self._positions(skip)
-        picks, masses, names = [], [], []
-        for k, cluster in enumerate(self.pools.keys.tolist()):
-            if cluster in engaged:
-                continue
-            lo, hi = self.pools.offsets[k], self.pools.offsets[k + 1]
-            pool = self.pools.items[lo:hi]
-            weights = self.weights[lo:hi]
-            if len(banned):
-                keep = ~np.isin(pool, banned)
-                pool, weights = pool[keep], weights[keep]
-            if len(pool):
-                picks.append(pool)
-                masses.append(weights / weights.sum())
-                names.append(cluster)
-        if not picks:
+        keys = self.pools.keys.tolist()
+        entry_keys = self.pools.entry_keys
+        unengaged = np.fromiter((key not in engaged for key in keys), dtype=bool, count=len(keys))
+        keep = unengaged[entry_keys]
+        if len(banned):
+            keep &= ~np.isin(self.pools.items, banned)
+        pool, weights, codes = self.pools.items[keep], self.weights[keep], entry_keys[keep]
+        if not len(pool):
             return []
-        pool = np.concatenate(picks)
-        p = np.concatenate(masses) / len(picks)
-        cluster_of = np.repeat(np.arange(len(picks)), [len(x) for x in picks])
+        # every unengaged cluster with an item left gets the same mass, split by weight; each
+        # cluster's total is .sum() of its run (np.add.reduceat adds sequentially, so its
+        # last bits differ from the pairwise sum and the propensities would not replay)
+        counts = np.bincount(codes, minlength=len(keys))
+        present = np.flatnonzero(counts)
+        sizes = counts[present]
+        ends = np.cumsum(sizes).tolist()
+        starts = [0, *ends[:-1]]
+        sums = np.array([weights[a:b].sum() for a, b in zip(starts, ends, strict=True)])
+        p = weights / np.repeat(sums, sizes) / len(present)
+        cluster_of = np.repeat(np.arange(len(present)), sizes)
+        names = [keys[k] for k in present.tolist()]
         draws = self.config.n
         drawn = request_rng(self.config.seed, request.user_id, request.request_id).choice(
             len(pool), size=draws, p=p / p.sum()
@@ -209,15 +211,13 @@ class ExploreRecall(Component):
         chosen = np.unique(drawn)
         propensity = 1.0 - (1.0 - p[chosen]) ** draws
         order = np.lexsort((chosen, -propensity))
+        chosen = chosen[order]
+        ids = self.item_ids[pool[chosen]].tolist()
+        clusters = cluster_of[chosen].tolist()
+        name = self.name
         return [
-            Candidate(
-                str(self.item_ids[pool[c]]),
-                float(propensity[o]),
-                self.name,
-                reasons=[f"explore:{names[cluster_of[c]]}"],
-                propensity=float(propensity[o]),
-            )
-            for o, c in zip(order.tolist(), chosen[order].tolist(), strict=True)
+            Candidate(item_id, score, name, [name], {}, [f"explore:{names[c]}"], False, None, score)
+            for item_id, score, c in zip(ids, propensity[order].tolist(), clusters, strict=True)
         ]
 
     def save(self, folder: Path) -> dict[str, Any]:

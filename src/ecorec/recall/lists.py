@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import compress
 from pathlib import Path
 
 import numpy as np
-
-#: Rows a lazy scan converts to Python at a time (a list may hold every item of the catalog).
-_CHUNK = 256
 
 
 @dataclass
@@ -45,6 +43,19 @@ class RankedLists:
 
     def __post_init__(self) -> None:
         self._index = {str(k): i for i, k in enumerate(self.keys.tolist())}
+        self._entry_keys: np.ndarray | None = None
+
+    @property
+    def entry_keys(self) -> np.ndarray:
+        """The list (position in ``keys``) of each entry, built on first use and kept.
+
+        A request that selects entries across lists masks this array instead of looping over
+        the keys. Built once per instance: the arrays are never changed in place.
+        """
+        if self._entry_keys is None:
+            counts = np.diff(self.offsets)
+            self._entry_keys = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
+        return self._entry_keys
 
     @classmethod
     def build(
@@ -112,11 +123,37 @@ class Source:
     reason: str
 
 
-def iter_ids(item_ids: np.ndarray, items: np.ndarray) -> Iterator[tuple[int, str]]:
-    """``(index, item_id)`` along ``items`` lazily, so stopping early costs only what was read."""
-    for lo in range(0, len(items), _CHUNK):
-        chunk = items[lo : lo + _CHUNK]
-        yield from zip(chunk.tolist(), item_ids[chunk].tolist(), strict=True)
+def unskipped(
+    item_ids: np.ndarray, rows: np.ndarray, skip: Collection[str], n: int
+) -> tuple[list[str], list[int]]:
+    """The first ``n`` items along ``rows`` that are not in ``skip``: ids and positions in ``rows``.
+
+    ``rows`` (indices into ``item_ids``, each at most once) is converted to Python in slices
+    sized by what is still missing, so a catalog-long ``rows`` costs about ``n`` conversions:
+    a slice of ``missing + len(skip)`` entries always fills the quota, and the slice is capped
+    at twice the missing count so a long ``skip`` (years of history) is not read in full.
+
+    Example:
+        >>> unskipped(np.array(["a", "b", "c"]), np.array([2, 1, 0]), {"b"}, 2)
+        (['c', 'a'], [0, 2])
+
+    """
+    ids: list[str] = []
+    at: list[int] = []
+    start = 0
+    while len(ids) < n and start < len(rows):
+        missing = n - len(ids)
+        stop = start + missing + min(len(skip), missing)
+        chunk = item_ids[rows[start:stop]].tolist()
+        if skip:
+            keep = [item_id not in skip for item_id in chunk]
+            ids += compress(chunk, keep)
+            at += compress(range(start, start + len(chunk)), keep)
+        else:
+            ids += chunk
+            at += range(start, start + len(chunk))
+        start = stop
+    return ids[:n], at[:n]
 
 
 def draw(
@@ -125,7 +162,7 @@ def draw(
     skip: set[str],
     fallback: Source | None = None,
     accept: Callable[[int], bool] | None = None,
-) -> list[tuple[int, float, str]]:
+) -> list[tuple[int, str, float, str]]:
     """Take each source's quota of items, skipping ``skip`` and repeats, then fill from fallback.
 
     ``accept(index)``, when given, is a last request-time check (an item that aged out).
@@ -137,10 +174,10 @@ def draw(
     items take the scores of the vacant slots (best vacancy first), then its own slots.
 
     Returns:
-        ``(index, score, reason)`` sorted by score descending (ties: source order).
+        ``(index, item_id, score, reason)`` sorted by score descending (ties: source order).
 
     """
-    out: list[tuple[int, float, str]] = []
+    out: list[tuple[int, str, float, str]] = []
     taken: set[int] = set()
     vacant: list[float] = []
     for source in sources:
@@ -153,10 +190,11 @@ def draw(
         start = len(out)
         _take(item_ids, source, len(vacant), skip, taken, out, accept)
         for k in range(start, len(out)):
-            index, _, reason = out[k]
-            out[k] = (index, vacant[k - start], reason)
-    order = sorted(range(len(out)), key=lambda k: (-out[k][1], k))
-    return [out[k] for k in order]
+            index, item_id, _, reason = out[k]
+            out[k] = (index, item_id, vacant[k - start], reason)
+    # a stable sort: equal scores keep the order they were taken in (source order)
+    out.sort(key=lambda entry: -entry[2])
+    return out
 
 
 def _take(
@@ -165,20 +203,27 @@ def _take(
     quota: int,
     skip: set[str],
     taken: set[int],
-    out: list[tuple[int, float, str]],
+    out: list[tuple[int, str, float, str]],
     accept: Callable[[int], bool] | None,
 ) -> int:
-    if quota <= 0:
-        return 0
-    got = 0
-    for index, item_id in iter_ids(item_ids, source.items):
-        if got >= quota:
-            break
-        if index in taken or item_id in skip or (accept is not None and not accept(index)):
-            continue
-        taken.add(index)
-        out.append((index, 1.0 - got / quota, source.reason))
-        got += 1
+    """Append up to ``quota`` of ``source``'s items to ``out``; return how many were taken.
+
+    The list is read in slices of twice the missing count (plus a few), so a short quota on a
+    long list converts only the entries it can use.
+    """
+    got, start, items = 0, 0, source.items
+    while got < quota and start < len(items):
+        stop = start + 2 * (quota - got) + 8
+        chunk = items[start:stop]
+        start = stop
+        for index, item_id in zip(chunk.tolist(), item_ids[chunk].tolist(), strict=True):
+            if index in taken or item_id in skip or (accept is not None and not accept(index)):
+                continue
+            taken.add(index)
+            out.append((index, item_id, 1.0 - got / quota, source.reason))
+            got += 1
+            if got >= quota:
+                break
     return got
 
 
@@ -246,7 +291,7 @@ def draw_by_interest(
     skip: set[str],
     label: str,
     accept: Callable[[int], bool] | None = None,
-) -> list[tuple[int, float, str]]:
+) -> list[tuple[int, str, float, str]]:
     """Draw ``n`` items from the category lists in proportion to ``interests``, then ``overall``.
 
     The shared request path of the channels that match pre-ranked lists to interests: the

@@ -124,9 +124,10 @@ class LongTailRecall(Component):
         drawn = draw_by_interest(
             self.item_ids, self.by_category, self.overall, interests, self.config.n, skip, self.name
         )
+        name = self.name
         return [
-            Candidate(str(self.item_ids[index]), score, self.name, reasons=[reason])
-            for index, score, reason in drawn
+            Candidate(item_id, score, name, [name], {}, [reason])
+            for _, item_id, score, reason in drawn
         ]
 
     def save(self, folder: Path) -> dict[str, Any]:

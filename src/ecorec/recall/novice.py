@@ -143,14 +143,11 @@ class NoviceCreatorRecall(Component):
             self.name,
             accept,
         )
+        name = self.name
+        creators = self.creators[[index for index, _, _, _ in drawn]].tolist()
         return [
-            Candidate(
-                str(self.item_ids[index]),
-                score,
-                self.name,
-                reasons=[self.name, reason, f"creator:{self.creators[index]}"],
-            )
-            for index, score, reason in drawn
+            Candidate(item_id, score, name, [name], {}, [name, reason, f"creator:{creator}"])
+            for (_, item_id, score, reason), creator in zip(drawn, creators, strict=True)
         ]
 
     def save(self, folder: Path) -> dict[str, Any]:

@@ -26,6 +26,7 @@ the segment learned from their account, only what the request states (survey, se
 from __future__ import annotations
 
 import json
+from itertools import repeat
 from pathlib import Path
 from typing import Any, Literal
 
@@ -39,7 +40,14 @@ from ecorec.core.contracts import Candidate, Request
 from ecorec.core.entities import Item
 from ecorec.core.profile import Consent, Profile
 from ecorec.data.training import TrainingData
-from ecorec.recall.lists import RankedLists, Source, allocate, draw, interest_weights, iter_ids
+from ecorec.recall.lists import (
+    RankedLists,
+    Source,
+    allocate,
+    draw,
+    interest_weights,
+    unskipped,
+)
 from ecorec.recall.metadata import SegmentTable, item_entities, live_items, user_segments
 
 _DAY = 86_400.0
@@ -226,9 +234,10 @@ class PopularRecall(Component):
                 sources.append(Source(items, quotas["segment"], f"popular:segment:{segment}"))
         rest = n - sum(s.quota for s in sources)
         fallback = Source(self._positions(), rest, "popular:all")
+        name = self.name
         return [
-            Candidate(str(self.item_ids[index]), score, self.name, reasons=[reason])
-            for index, score, reason in draw(self.item_ids, sources, skip, fallback)
+            Candidate(item_id, score, name, [name], {}, [reason])
+            for _, item_id, score, reason in draw(self.item_ids, sources, skip, fallback)
         ]
 
     def _positions(self) -> np.ndarray:
@@ -240,13 +249,8 @@ class PopularRecall(Component):
 
     def _overall(self, skip: set[str], n: int) -> list[Candidate]:
         assert self.item_ids is not None and self.scores is not None
-        out: list[Candidate] = []
-        for index, item_id in iter_ids(self.item_ids, self._positions()):
-            if len(out) >= n:
-                break
-            if item_id not in skip:
-                out.append(Candidate(item_id, float(self.scores[index]), self.name))
-        return out
+        ids, at = unskipped(self.item_ids, self._positions(), skip, n)
+        return list(map(Candidate, ids, self.scores[at].tolist(), repeat(self.name)))
 
     def save(self, folder: Path) -> dict[str, Any]:
         if self.item_ids is None or self.scores is None:

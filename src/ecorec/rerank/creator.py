@@ -26,7 +26,9 @@ metadata are neither novice nor head and get no boost.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Sequence
+from itertools import repeat
 from typing import Any, ClassVar
 
 import numpy as np
@@ -42,6 +44,11 @@ from ecorec.features.entities import Entities
 NOVICE_BOOST = "rerank:creator(novice_boost)"
 HEAD_CAP = "rerank:creator(head_cap)"
 
+#: Creator stages in the order :meth:`CreatorLookup.traits` numbers them.
+STAGES: list[CreatorStage] = list(CreatorStage)
+_NOVICE = STAGES.index(CreatorStage.NOVICE)
+_HEAD = STAGES.index(CreatorStage.HEAD)
+
 
 class CreatorLookup:
     """Item and creator rows of candidates, from given entities or the attached catalog.
@@ -53,6 +60,11 @@ class CreatorLookup:
 
     def __init__(self, entities: Entities | None = None) -> None:
         self.entities = entities
+        self._rows: dict[str, int] = {}
+        self._lock = threading.Lock()
+        # per row: stage (index into STAGES, -1 none), quality (nan when none), has quality;
+        # row 0 is an item not resolved yet
+        self._traits = (np.array([-1]), np.array([np.nan]), np.array([False]))
 
     def attach(self, catalog: Catalog) -> None:
         """Read items and creators from ``catalog`` (misses are looked up per request)."""
@@ -60,6 +72,14 @@ class CreatorLookup:
             self.entities = Entities.from_catalog(catalog)
         else:
             self.entities.catalog = catalog
+        creators = self.entities.creators
+        self._add(
+            {
+                item_id: _traits(item, creators.get(item.creator_id) if item.creator_id else None)
+                for item_id, item in self.entities.items.items()
+                if not item.creator_id or item.creator_id in creators
+            }
+        )
 
     def rows(self, item_ids: Sequence[str]) -> list[tuple[Item | None, Creator | None]]:
         """``(item, creator)`` of each id; ``None`` where the catalog does not know it."""
@@ -72,6 +92,52 @@ class CreatorLookup:
             creator = self.entities.creator(item.creator_id) if item and item.creator_id else None
             out.append((item, creator))
         return out
+
+    def traits(self, item_ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Creator stage (index into :data:`STAGES`, -1: none), quality and has-quality of ids.
+
+        :func:`content_quality` and the creator's stage per candidate, gathered from arrays
+        cached per item: an item whose item and creator rows the catalog both had is resolved
+        once; any other (unknown, or its creator not yet known) is read again on every call.
+        """
+        rows = np.array(list(map(self._rows.get, item_ids, repeat(0))), dtype=np.int64)
+        stage, quality, known = (column[rows] for column in self._traits)
+        unresolved = np.flatnonzero(rows == 0).tolist()
+        if unresolved and self.entities is not None:
+            missing = [item_ids[k] for k in unresolved]
+            resolved: dict[str, tuple[int, float, bool]] = {}
+            for k, item_id, (item, creator) in zip(
+                unresolved, missing, self.rows(missing), strict=True
+            ):
+                stage[k], quality[k], known[k] = found = _traits(item, creator)
+                if item is not None and (creator is not None or not item.creator_id):
+                    resolved[item_id] = found
+            if resolved:
+                self._add(resolved)
+        return stage, quality, known
+
+    def _add(self, resolved: dict[str, tuple[int, float, bool]]) -> None:
+        """Append rows for ``resolved`` items; the arrays before the ids, for readers."""
+        with self._lock:
+            fresh = {i: v for i, v in resolved.items() if i not in self._rows}
+            if not fresh:
+                return
+            first = len(self._traits[0])
+            stage, quality, known = self._traits
+            codes, values, flags = zip(*fresh.values(), strict=True)
+            self._traits = (
+                np.concatenate([stage, np.asarray(codes, dtype=stage.dtype)]),
+                np.concatenate([quality, np.asarray(values, dtype=np.float64)]),
+                np.concatenate([known, np.asarray(flags, dtype=bool)]),
+            )
+            self._rows.update({i: first + k for k, i in enumerate(fresh)})
+
+
+def _traits(item: Item | None, creator: Creator | None) -> tuple[int, float, bool]:
+    """One row of :meth:`CreatorLookup.traits`: stage index, quality (nan: none), has quality."""
+    value = content_quality(item, creator)
+    code = STAGES.index(creator.stage) if creator is not None else -1
+    return code, np.nan if value is None else value, value is not None
 
 
 def content_quality(item: Item | None, creator: Creator | None) -> float | None:
@@ -158,33 +224,31 @@ class CreatorTraffic(CreatorReranker):
         if not ranked:
             return []
         cfg = self.config
-        rows = self.lookup.rows([c.item_id for c in ranked])
-        stages = [creator.stage if creator else None for _, creator in rows]
-        quality = [content_quality(item, creator) for item, creator in rows]
-        novice = [
-            s == CreatorStage.NOVICE and q is not None and q >= cfg.min_quality
-            for s, q in zip(stages, quality, strict=True)
-        ]
-        head = [s == CreatorStage.HEAD for s in stages]
+        stage, quality, known = self.lookup.traits([c.item_id for c in ranked])
+        novice = (stage == _NOVICE) & known & (quality >= cfg.min_quality)
+        head = stage == _HEAD
         scores = np.array([c.score for c in ranked], dtype=np.float64)
         finite = scores[np.isfinite(scores)]
         spread = float(finite.max() - finite.min()) if len(finite) > 1 else 0.0
         spread = spread or 1.0  # equal scores: the boost alone orders them
-        for k, candidate in enumerate(ranked):
-            boost = cfg.quality_boost * (quality[k] or 0.0)
-            stage = stages[k]
-            if stage is not None and (stage != CreatorStage.NOVICE or novice[k]):
-                boost += cfg.stage_boost.get(stage, 0.0)
-            if boost:
-                candidate.score = float(candidate.score + spread * boost)
-            if novice[k] and boost > 0:
-                candidate.reasons.append(NOVICE_BOOST)
+        by_stage = np.array([cfg.stage_boost.get(s, 0.0) for s in STAGES] + [0.0])
+        eligible = (stage >= 0) & ((stage != _NOVICE) | novice)
+        boost = cfg.quality_boost * np.where(known, quality, 0.0)
+        boost += np.where(eligible, by_stage[stage], 0.0)
+        boosted_scores = np.where(boost != 0, scores + spread * boost, scores)
+        new_scores = boosted_scores.tolist()
+        for k in np.flatnonzero(boost).tolist():
+            ranked[k].score = new_scores[k]
+        for k in np.flatnonzero(novice & (boost > 0)).tolist():
+            ranked[k].reasons.append(NOVICE_BOOST)
         order = list(range(len(ranked)))
         if cfg.sort:
-            order.sort(key=lambda k: -ranked[k].score)  # stable: ties keep their order
+            negated = (-boosted_scores).tolist()
+            order.sort(key=negated.__getitem__)  # stable: ties keep their order
         m = min(request.n, len(ranked))
-        order = _floor(order, m, novice, math.ceil(cfg.novice_share * m - 1e-9), ranked)
-        order = _cap(order, m, head, math.floor(cfg.head_cap * m + 1e-9), ranked)
+        least = math.ceil(cfg.novice_share * m - 1e-9)
+        order = _floor(order, m, novice.tolist(), least, ranked)
+        order = _cap(order, m, head.tolist(), math.floor(cfg.head_cap * m + 1e-9), ranked)
         return [ranked[k] for k in order]
 
 

@@ -19,7 +19,10 @@ factorisation and one ``(w-1) x N`` solve) instead of the paper's rank-one updat
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
+from functools import partial
+from operator import attrgetter
 from typing import ClassVar
 
 import numpy as np
@@ -72,28 +75,32 @@ def greedy_map(
     if window is not None and window < 1:
         raise ValueError(f"window must be at least 1, got {window}")
     diagonal = np.asarray(diagonal, dtype=np.float64)
-    d2 = diagonal.copy()
+    d2 = diagonal.copy()  # a pick's d2 is -inf from then on, so argmax never picks it again
     chol = np.zeros((k, n))  # row t holds the t-th Cholesky coordinate of every item
     rows = 0  # Cholesky rows in use (the picks of the current window)
-    kernel_rows = np.zeros((k, n))  # kernel row of each pick, for the window's refactoring
+    # kernel row of each pick, kept only for a window's refactoring
+    kernel_rows = np.zeros((k if window is not None else 0, n))
     picked: list[int] = []
-    taken = np.zeros(n, dtype=bool)
     while len(picked) < k:
-        d2[taken] = -np.inf
-        j = int(np.argmax(d2))
-        if d2[j] <= epsilon:
+        j = int(d2.argmax())
+        dj = float(d2[j])
+        if dj <= epsilon:
             break
-        kernel_rows[len(picked)] = row(j)
+        kernel_row = row(j)
+        if window is not None:
+            kernel_rows[len(picked)] = kernel_row
         picked.append(j)
-        taken[j] = True
+        d2[j] = -np.inf
         if len(picked) == k or window == 1:
             continue  # window 1: each pick stands alone, d_i^2 stays the quality L_ii
         if window is not None and rows == window - 1:
             last = slice(len(picked) - rows, len(picked))
             rows = _slide(kernel_rows[last], picked[last], chol, diagonal, d2)
+            d2[picked] = -np.inf
             continue
-        e = (kernel_rows[len(picked) - 1] - chol[:rows, j] @ chol[:rows]) / np.sqrt(d2[j])
-        chol[rows] = e
+        e = chol[rows]
+        np.subtract(kernel_row, chol[:rows, j] @ chol[:rows], out=e)
+        e /= math.sqrt(dj)
         rows += 1
         d2 -= e * e
     return picked
@@ -182,7 +189,7 @@ class DPPReranker(SimilarityReranker):
         vectors, q = self._factors(ranked)
         picks = greedy_map(
             q * q,  # S' has a unit diagonal
-            lambda j: self._row(vectors, q, j),
+            partial(self._row, vectors, q),
             self.config.top_k,
             self.config.window,
         )
@@ -192,13 +199,15 @@ class DPPReranker(SimilarityReranker):
         return [ranked[k] for k in picks] + [c for k, c in enumerate(ranked) if k not in chosen]
 
     def _factors(self, ranked: Sequence[Candidate]) -> tuple[np.ndarray, np.ndarray]:
-        vectors = self.similarity.vectors([c.item_id for c in ranked])
-        q = quality(np.array([c.score for c in ranked], dtype=np.float64), self.config.theta)
-        return vectors, q
+        vectors = self.similarity.vectors(list(map(attrgetter("item_id"), ranked)))
+        scores = np.array(list(map(attrgetter("score"), ranked)), dtype=np.float64)
+        return vectors, quality(scores, self.config.theta)
 
     def _row(self, vectors: np.ndarray, q: np.ndarray, j: int) -> np.ndarray:
         """Row ``j`` of the kernel, ``O(N D)``: an unknown item is similar to nothing but itself."""
-        sim = (vectors @ vectors[j]) / (1.0 + self.config.reg)
+        sim: np.ndarray = vectors @ vectors[j]
+        sim /= 1.0 + self.config.reg
         sim[j] = 1.0
-        out: np.ndarray = sim * q * q[j]
-        return out
+        sim *= q
+        sim *= q[j]
+        return sim

@@ -38,6 +38,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable, Iterator
+from operator import attrgetter
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -150,8 +151,9 @@ class ExploreSlots(Component):
         if not slots:
             return list(ranked)
         organic = shown - len(slots)  # the best-ranked n - k keep their positions
-        wanted = set(self.config.channels)
-        pool = [k for k, c in enumerate(ranked) if k >= organic and wanted.intersection(c.channels)]
+        apart = set(self.config.channels).isdisjoint
+        channels = map(attrgetter("channels"), ranked[organic:])
+        pool = [k for k, names in enumerate(channels, organic) if not apart(names)]
         rng = request_rng(self.config.seed, request.user_id, request.request_id)
         chosen: dict[int, int] = {}  # slot position -> index into ranked
         for position in slots:
@@ -163,11 +165,9 @@ class ExploreSlots(Component):
         if not chosen:
             return list(ranked)
         taken = set(chosen.values())
-        rest = iter(c for k, c in enumerate(ranked) if k not in taken)
-        out: list[Candidate] = []
-        for position in range(len(ranked)):
-            index = chosen.get(position)
-            out.append(ranked[index] if index is not None else next(rest))
+        out = [c for k, c in enumerate(ranked) if k not in taken]
+        for position in sorted(chosen):  # in slot order, each insert lands at its position
+            out.insert(position, ranked[chosen[position]])
         return out
 
     def _pick(self, ranked: list[Candidate], pool: list[int], rng: np.random.Generator) -> int:

@@ -14,6 +14,7 @@ values and breaks no rule.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from itertools import repeat
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field, NonNegativeInt, PositiveInt
@@ -101,18 +102,35 @@ def item_values(item: Item | None) -> Values:
 
 def broken_rules(placed: Sequence[Values], values: Values, rules: RuleSet) -> list[str]:
     """The rules ``values`` would break if placed after ``placed`` (empty: it fits)."""
-    broken: list[str] = []
+    return _breaks(values, _blocked(placed, rules))
+
+
+#: A rule that the next item can break: its name, the attribute it reads, and the values of
+#: that attribute which would break it.
+Blocked = tuple[str, Attribute, frozenset[str]]
+
+
+def _blocked(placed: Sequence[Values], rules: RuleSet) -> list[Blocked]:
+    """What the next item must avoid after ``placed``, computed once per position.
+
+    A run rule breaks when one of the item's values is in every one of the last ``limit``
+    items (their intersection); the creator gap when its creator is among the last ``gap``
+    items' creators (their union). Rules no value can break are left out.
+    """
+    blocked: list[Blocked] = []
     for attribute, limit in rules.max_run.items():
-        mine = values[attribute]
-        if mine and len(placed) >= limit:
-            run = placed[-limit:]
-            if any(all(v in p[attribute] for p in run) for v in mine):
-                broken.append(attribute)
+        if len(placed) >= limit:
+            run = [p[attribute] for p in placed[-limit:]]
+            blocked.append((attribute, attribute, frozenset.intersection(*run)))
     gap = rules.creator_gap
-    creator = values["creator"]
-    if gap and creator and any(creator & p["creator"] for p in placed[-gap:]):
-        broken.append("creator_gap")
-    return broken
+    if gap and placed:
+        creators = frozenset().union(*[p["creator"] for p in placed[-gap:]])
+        blocked.append(("creator_gap", "creator", creators))
+    return [b for b in blocked if b[2]]
+
+
+def _breaks(values: Values, blocked: Sequence[Blocked]) -> list[str]:
+    return [name for name, attribute, bad in blocked if not values[attribute].isdisjoint(bad)]
 
 
 def break_up(values: Sequence[Values], rules: RuleSet) -> tuple[list[int], dict[int, list[str]]]:
@@ -129,8 +147,9 @@ def break_up(values: Sequence[Values], rules: RuleSet) -> tuple[list[int], dict[
     for _ in range(min(rules.window, len(values))):
         skipped: list[str] = []
         pick = 0
+        blocked = _blocked(placed, rules)
         for slot, index in enumerate(remaining):
-            broken = broken_rules(placed, values[index], rules)
+            broken = _breaks(values[index], blocked)
             if not broken:
                 pick = slot
                 break
@@ -177,6 +196,8 @@ class RuleBreakup(Component):
         super().__init__(dict(config) if isinstance(config, Mapping) else config)
         self.metadata = ItemSimilarity(entities)
         self._values: dict[str, Values] = {}
+        # the config is fixed: each configured scene's rules, and the default (None), built once
+        self._scenes: dict[str | None, RuleSet] = {}
 
     def attach(self, catalog: Catalog) -> None:
         """Read item metadata from ``catalog`` at request time."""
@@ -184,18 +205,20 @@ class RuleBreakup(Component):
 
     def values(self, item_ids: Sequence[str]) -> list[Values]:
         """The rule attributes of each id; known items are cached, unknown ones re-read."""
-        missing = [i for i in item_ids if i not in self._values]
+        missing = list(set(item_ids).difference(self._values))
         if missing:
             for item_id, item in zip(missing, self.metadata.items(missing), strict=True):
                 if item is not None:
                     self._values[item_id] = item_values(item)
-        unknown = item_values(None)
-        return [self._values.get(i, unknown) for i in item_ids]
+        return list(map(self._values.get, item_ids, repeat(item_values(None))))
 
     def __call__(
         self, request: Request, profile: Profile, ranked: list[Candidate]
     ) -> list[Candidate]:
-        rules = self.config.for_scene(request.scene)
+        scene = request.scene if request.scene in self.config.scenes else None
+        rules = self._scenes.get(scene)
+        if rules is None:
+            rules = self._scenes.setdefault(scene, self.config.for_scene(request.scene))
         if len(ranked) < 2 or not (rules.max_run or rules.creator_gap):
             return list(ranked)
         order, promoted = break_up(self.values([c.item_id for c in ranked]), rules)

@@ -13,7 +13,9 @@ keeps a unit diagonal and stays positive semi-definite (a Gram matrix plus a dia
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -73,6 +75,7 @@ class ItemSimilarity:
             else {k: np.asarray(v, dtype=np.float64) for k, v in embeddings.items()}
         )
         self._keys: dict[str, Keys] = {}
+        self._table = _KeyTable()
 
     def attach(self, catalog: Catalog) -> None:
         """Read item metadata from ``catalog`` (what ``build_pipeline`` calls)."""
@@ -80,6 +83,9 @@ class ItemSimilarity:
             self.entities = Entities.from_catalog(catalog)
         else:
             self.entities.catalog = catalog
+        # every item read now is a table row now, not one request's miss later (the rows are
+        # flat arrays: a million items' feature tuples would cost hundreds of megabytes)
+        self._table.add([(i, item_keys(item)) for i, item in self.entities.items.items()])
 
     def keys(self, item_ids: Sequence[str]) -> list[Keys]:
         """The features of each id (``()`` for an unknown one)."""
@@ -100,24 +106,82 @@ class ItemSimilarity:
         return [self.entities.items.get(i) for i in item_ids]
 
     def vectors(self, item_ids: Sequence[str]) -> np.ndarray:
-        """One L2-normalised row per id (zeros for an item without features)."""
+        """One L2-normalised row per id (zeros for an item without features).
+
+        The columns are the features present among ``item_ids``, gathered from the cached
+        table of every known item's features rather than rebuilt per candidate.
+        """
         if self.embeddings is not None:
             return _embedding_rows(item_ids, self.embeddings)
-        keys = self.keys(item_ids)
-        columns: dict[tuple[str, str], int] = {}
-        rows: list[int] = []
-        cols: list[int] = []
-        for row, item_keys_ in enumerate(keys):
-            for key in item_keys_:
-                rows.append(row)
-                cols.append(columns.setdefault(key, len(columns)))
-        out = np.zeros((len(item_ids), max(len(columns), 1)))
-        out[rows, cols] = 1.0
+        rows = self._table.rows_of(item_ids)
+        if (rows == 0).any():  # unknown to the table: new in the catalog, or not there at all
+            missing = [item_ids[k] for k in np.flatnonzero(rows == 0).tolist()]
+            self.keys(missing)
+            known = [(i, self._keys[i]) for i in missing if i in self._keys]
+            if known:
+                self._table.add(known)
+                rows = self._table.rows_of(item_ids)
+        members, columns = self._table.features(rows)
+        _, local = np.unique(columns, return_inverse=True)
+        out = np.zeros((len(item_ids), max(int(local.max(initial=-1)) + 1, 1)))
+        out[members, local] = 1.0
         return _normalise(out)
 
     def matrix(self, item_ids: Sequence[str]) -> np.ndarray:
         """Cosine similarity of every pair of ``item_ids``, with a unit diagonal."""
         return similarity_matrix(self.vectors(item_ids))
+
+
+class _KeyTable:
+    """The features of every catalog item seen so far as flat arrays, one row per item.
+
+    Row 0 is the empty row of an item the catalog does not know (looked up again next time);
+    item ``r``'s feature columns are ``columns[starts[r]:starts[r + 1]]``. Rows are only
+    appended (a new item gets the next one), under a lock, and readers take one consistent
+    ``(starts, columns)`` snapshot, so a concurrent request never sees a half-added row.
+    """
+
+    def __init__(self) -> None:
+        self._rows: dict[str, int] = {}
+        self._ids: dict[tuple[str, str], int] = {}
+        self._lock = threading.Lock()
+        self._arrays = (np.zeros(2, dtype=np.int64), np.zeros(0, dtype=np.int64))
+
+    def rows_of(self, item_ids: Sequence[str]) -> np.ndarray:
+        """The row of each id, 0 for one the table does not hold."""
+        return np.array(list(map(self._rows.get, item_ids, repeat(0))), dtype=np.int64)
+
+    def add(self, known: Sequence[tuple[str, Keys]]) -> None:
+        """Append rows for the catalog items ``known`` (item id, its features) not held yet."""
+        with self._lock:
+            starts, columns = self._arrays
+            rows: dict[str, int] = {}
+            new_starts: list[int] = []
+            new_columns: list[int] = []
+            end = int(starts[-1])
+            for item_id, keys in known:
+                if item_id in self._rows or item_id in rows:
+                    continue
+                new_columns.extend(self._ids.setdefault(key, len(self._ids)) for key in keys)
+                end += len(keys)
+                rows[item_id] = len(starts) - 1 + len(new_starts)
+                new_starts.append(end)
+            # the arrays first: a concurrent reader must never see a row they do not hold yet
+            self._arrays = (
+                np.concatenate([starts, np.asarray(new_starts, dtype=np.int64)]),
+                np.concatenate([columns, np.asarray(new_columns, dtype=np.int64)]),
+            )
+            self._rows.update(rows)
+
+    def features(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(member, column)`` of every feature of ``rows``: member indexes ``rows``."""
+        starts, columns = self._arrays
+        begin = starts[rows]
+        counts = starts[rows + 1] - begin
+        members = np.repeat(np.arange(len(rows)), counts)
+        offsets = np.cumsum(counts) - counts
+        at = np.arange(len(members)) - offsets[members] + begin[members]
+        return members, columns[at]
 
 
 def similarity_matrix(vectors: np.ndarray) -> np.ndarray:

@@ -20,6 +20,7 @@ budget cuts, NPS).
 
 from __future__ import annotations
 
+import gc
 import math
 import time
 from collections.abc import Callable
@@ -47,6 +48,18 @@ from ecorec.simulate.users import UserParams, users_from_catalog
 DAY = 86_400.0
 
 
+def freeze_heap() -> None:
+    """Move every object alive now out of the cyclic collector's reach (``gc.freeze``).
+
+    The loaded pipelines, the catalog view and the profiles are millions of long-lived objects;
+    each request makes a thousand short-lived candidates, and every full collection they
+    trigger walked the whole heap: a third of a request's time on a 10k-user platform.
+    Called after set-up and after each day (today's profiles and items are long-lived too).
+    """
+    gc.collect()
+    gc.freeze()
+
+
 class SimConfig(BaseModel):
     """Size, seed and agent parameters of one simulation.
 
@@ -58,6 +71,10 @@ class SimConfig(BaseModel):
         refresh: recall channels retrained on the log after each day (new items reach the
             feed through them); empty: models stay as they were at the start.
         flush_events: events buffered before an EventLog append.
+        workers: processes serving the users (:mod:`.shards`), each with its own copy of
+            every arm's pipeline and a share of the users; 1 runs everything here. A run is
+            reproducible for a given ``seed`` *and* ``workers``: each worker draws from its
+            own stream, learns its own bandit state and spends its share of each budget.
 
     """
 
@@ -71,6 +88,7 @@ class SimConfig(BaseModel):
     slate_size: int = Field(default=8, ge=1, le=100)
     refresh: tuple[str, ...] = ("popular", "novice_creator")
     flush_events: int = Field(default=50_000, ge=1)
+    workers: int = Field(default=1, ge=1, le=64)
     user: UserParams = UserParams()
     creator: CreatorParams = CreatorParams()
     advertiser: AdvertiserParams = AdvertiserParams()
@@ -120,7 +138,13 @@ class Simulation:
         server_factory: Callable[[Policy, EcorecConfig], Server] | None = None,
         progress: Callable[[int], None] | None = None,
         on_train: Callable[[str], None] | None = None,
+        shard: int | None = None,
     ) -> None:
+        if config.workers > 1 and server_factory is not None:
+            raise ValueError(
+                "workers > 1 runs the pipeline in-process in each worker; "
+                "a simulation against a service (--url) runs with workers = 1"
+            )
         self.config = config
         self.base = base
         self.stores = stores
@@ -129,7 +153,12 @@ class Simulation:
         self.server_factory = server_factory
         self.progress = progress or (lambda _n: None)
         self.on_train = on_train
-        self.rng = np.random.default_rng([config.seed, 7])
+        #: which share of the users this process serves (a worker of :mod:`.shards`)
+        self.shard = shard
+        stream = [config.seed, 7] if shard is None else [config.seed, 7, shard, config.workers]
+        self.rng = np.random.default_rng(stream)
+        self.pipeline_seconds = 0.0  # in pipeline(...), summed over workers
+        self.serving_seconds = 0.0  # in the sessions' loop, summed over workers
 
     # -- set-up ----------------------------------------------------------------------------
 
@@ -170,6 +199,11 @@ class Simulation:
             cfg.days,
             cfg.user,
         )
+        self.mine = (
+            np.arange(len(self.users)) % cfg.workers == self.shard
+            if self.shard is not None
+            else np.ones(len(self.users), bool)
+        )
         self.lookup = ItemLookup.from_catalog(catalog)
         weights = [p.weight for p in self.policies]
         self.arm_of = assign_arms(self.users.ids, weights, cfg.seed)
@@ -186,9 +220,8 @@ class Simulation:
             )
             self.train_seconds += time.perf_counter() - started
             agents = AdvertiserAgents.of(advertisers, cfg.advertiser, policy.weight / total)
-            server.set_budgets(
-                dict(zip(agents.ids, agents.budget.tolist(), strict=True)), advertisers, ads
-            )
+            budgets = self.share(dict(zip(agents.ids, agents.budget.tolist(), strict=True)))
+            server.set_budgets(budgets, advertisers, ads)
             self.arms.append(Arm(policy, server, creators.copy(), agents))
 
     # -- the run ---------------------------------------------------------------------------
@@ -197,15 +230,27 @@ class Simulation:
         """Simulate every day and measure each arm."""
         started = time.perf_counter()
         self._setup()
+        freeze_heap()
         loop_started = time.perf_counter()
         self.active_days = np.zeros((self.config.days, len(self.users)), bool)
-        for day in range(self.config.days):
-            self._day(day)
-            self.progress(1)
-        for arm in self.arms:
-            arm.server.flush()
+        if self.config.workers > 1:
+            from ecorec.simulate.shards import ShardPool
+
+            with ShardPool(self) as pool:
+                for day in range(self.config.days):
+                    pool.day(day)
+                    self.progress(1)
+                pool.finish()
+        else:
+            for day in range(self.config.days):
+                self._day(day)
+                self.progress(1)
+            for arm in self.arms:
+                arm.server.flush()
+            self.pipeline_seconds = sum(arm.server.pipeline_seconds for arm in self.arms)
+            self.serving_seconds = time.perf_counter() - loop_started
         loop = time.perf_counter() - loop_started
-        pipeline = sum(arm.server.pipeline_seconds for arm in self.arms)
+        pipeline, serving = self.pipeline_seconds, self.serving_seconds
         measured = time.perf_counter()
         arms = {arm.policy.name: self._results(index, arm) for index, arm in enumerate(self.arms)}
         return {
@@ -223,34 +268,64 @@ class Simulation:
                 "setup_and_training_seconds": round(self.train_seconds, 3),
                 "loop_seconds": round(loop, 3),
                 "pipeline_seconds": round(pipeline, 3),
-                "simulator_overhead_share": round(1 - pipeline / loop, 4) if loop > 0 else None,
+                "workers": self.config.workers,
+                "serving_seconds": round(serving, 3),
+                # the share of the serving processes' time not spent in the pipeline
+                "simulator_overhead_share": (
+                    round(1 - pipeline / serving, 4) if serving > 0 else None
+                ),
                 "metrics_seconds": round(time.perf_counter() - measured, 3),
                 "requests": sum(arm.requests for arm in self.arms),
             },
         }
 
     def _day(self, day: int) -> None:
-        cfg, users, rng = self.config, self.users, self.rng
-        day_start, day_end = self.start + day * DAY, self.start + (day + 1) * DAY
+        """One day in one process: publish, sessions, then every arm takes stock."""
+        self.serve_items(self.publish_day(day))
+        self.run_sessions(day)
+        for arm in self.arms:
+            spend = arm.server.day_spend(arm.advertisers.ids)
+            arm.server.set_budgets(self.take_stock(arm, spend))
+            arm.server.flush()
+            arm.server.refresh(self.config.refresh)
+        freeze_heap()
+
+    def publish_day(self, day: int) -> list[list[Item]]:
+        """Each arm's creators publish today's items into the catalog and the world."""
+        cfg, published = self.config, []
         for index, arm in enumerate(self.arms):
             items = publish(
-                arm.creators, self.world, rng, day_start, f"s{cfg.seed}-a{index}-d{day}"
-            )
+                arm.creators, self.world, self.rng, self.start + day * DAY,
+                f"s{cfg.seed}-a{index}-d{day}",
+            )  # fmt: skip
             if items:
                 self.stores.catalog.put(items)
                 self.world.add_items(items)
-                for item in items:
-                    self.lookup.info[item.item_id] = (item.category, item.creator_id)
-                for other in self.arms:
-                    other.server.add_items(items)
+            published.append(items)
             arm.reset_day()
-        counts = users.sessions(day_start, day_end, rng)
+        return published
+
+    def serve_items(self, published: list[list[Item]]) -> None:
+        """Make newly published items servable by every arm (the world already has them)."""
+        for items in published:
+            for item in items:
+                self.lookup.info[item.item_id] = (item.category, item.creator_id)
+            if items:
+                for arm in self.arms:
+                    arm.server.add_items(items)
+
+    def run_sessions(self, day: int) -> None:
+        """Today's sessions of this process's users, in start-time order; then users' nights."""
+        cfg, users, rng = self.config, self.users, self.rng
+        day_start, day_end = self.start + day * DAY, self.start + (day + 1) * DAY
+        counts = np.where(self.mine, users.sessions(day_start, day_end, rng), 0)
         owners = np.repeat(np.arange(len(users)), counts)
         begin = np.maximum(users.joined[owners], day_start)
         starts = begin + rng.random(len(owners)) * (day_end - begin)
         satisfaction = np.zeros(len(users))
         order = np.argsort(starts, kind="stable")
         r = self.world.spec.response
+        tag = f"sim{cfg.seed}" if self.shard is None else f"sim{cfg.seed}w{self.shard}"
         for k, s in enumerate(order):
             u = int(owners[s])
             n_requests = min(int(rng.geometric(1.0 / r.mean_requests)), r.max_requests)
@@ -258,7 +333,7 @@ class Simulation:
             utility = 0.0
             for j in range(n_requests):
                 ts = float(starts[s]) + (j + rng.random() / 2) * r.request_gap
-                rid = f"sim{cfg.seed}-{day:03d}-{k:07d}-{j:02d}"
+                rid = f"{tag}-{day:03d}-{k:07d}-{j:02d}"
                 utility += self._request(arm, u, rid, ts)
             users.end_session(u, utility / n_requests)
             satisfaction[u] += utility / n_requests
@@ -268,7 +343,7 @@ class Simulation:
                 arm.server.feedback(
                     [
                         Event(
-                            f"sim{cfg.seed}-{day:03d}-{k:07d}:sv",
+                            f"{tag}-{day:03d}-{k:07d}:sv",
                             float(starts[s]) + 600.0,
                             users.ids[u],
                             EventType.SURVEY,
@@ -280,8 +355,6 @@ class Simulation:
         self.active_days[day] = active
         mean = np.where(active, satisfaction / np.maximum(counts, 1), 0.0)
         users.end_day(mean, active, self.world.spec.response.churn_rate, rng)
-        for arm in self.arms:
-            self._end_arm_day(arm)
 
     def _request(self, arm: Arm, u: int, rid: str, ts: float) -> float:
         """Serve one request, draw the reactions, log both; return the request's utility."""
@@ -302,15 +375,17 @@ class Simulation:
         arm.server.feedback(reaction.events)
         return reaction.utility
 
-    def _end_arm_day(self, arm: Arm) -> None:
+    def take_stock(self, arm: Arm, spend: np.ndarray) -> dict[str, float]:
+        """Creators and advertisers end the arm's day; returns tomorrow's budgets."""
         arm.creators.end_day(arm.exposure, arm.income)
-        spend = arm.server.day_spend(arm.advertisers.ids)
         arm.advertisers.end_day(spend, arm.conversions, arm.value)
-        arm.server.set_budgets(
-            dict(zip(arm.advertisers.ids, arm.advertisers.budget.tolist(), strict=True)),
-        )
-        arm.server.flush()
-        arm.server.refresh(self.config.refresh)
+        return dict(zip(arm.advertisers.ids, arm.advertisers.budget.tolist(), strict=True))
+
+    def share(self, budgets: dict[str, float]) -> dict[str, float]:
+        """The part of each daily budget this process may spend: a worker's share of users'."""
+        if self.shard is None:
+            return budgets
+        return {owner: budget / self.config.workers for owner, budget in budgets.items()}
 
     # -- results ---------------------------------------------------------------------------
 

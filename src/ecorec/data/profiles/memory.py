@@ -92,6 +92,11 @@ class MemoryProfileStore:
             profile.apply(delta)
             return copy_profile(profile)
 
+    def put(self, profile: Profile) -> None:
+        """Replace a user's profile whole with one kept elsewhere (a simulation worker's)."""
+        with self._lock:
+            self._profiles[profile.user_id] = copy_profile(profile)
+
     def delete(self, user_id: str) -> None:
         """Forget ``user_id`` entirely (right to erasure); unknown users are ignored."""
         with self._lock:

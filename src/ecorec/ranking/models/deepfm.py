@@ -50,7 +50,13 @@ class DeepFM(RankingModel):
         if self.linear_dense is not None and x.dense is not None:
             first_order = first_order + self.linear_dense(x.dense)
         second_order = self.fm(x.fields).unsqueeze(1) * self.fm_scale
-        logits: dict[str, torch.Tensor] = self.heads(
-            self.dnn(x.flat()), offset=first_order + second_order
-        )
+        rest = None
+        first = self.dnn.first
+        if x.shared and x.dense is None and first is not None and not torch.is_grad_enabled():
+            # one request's rows: the candidates' own fields through projected tables
+            names = self.embedding.names
+            own = tuple(n for k, n in enumerate(names) if k not in x.shared)
+            rest = self.embedding.project(batch, own, first.weight) if own else None
+        hidden = self.dnn.forward_shared(x.flat(), x.flat_shared(), rest)
+        logits: dict[str, torch.Tensor] = self.heads(hidden, offset=first_order + second_order)
         return logits

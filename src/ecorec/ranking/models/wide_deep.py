@@ -48,6 +48,6 @@ class WideDeep(RankingModel):
         wide = x.linear
         if self.wide_dense is not None and x.dense is not None:
             wide = wide + self.wide_dense(x.dense)
-        deep = self.deep(x.flat())
+        deep = self.deep.forward_shared(x.flat(), x.flat_shared())
         logits: dict[str, torch.Tensor] = self.heads(deep, offset=wide)
         return logits

@@ -37,6 +37,8 @@ class Embedded:
         linear: ``(B, linear)`` summed per-id scalar weights (``None`` unless asked for).
         sequence: ``(B, L, D)`` the attended sequence (``None`` unless asked for).
         mask: ``(B, L)`` true at real (non-PAD) positions of ``sequence``.
+        shared: positions among the ``F`` field vectors known to be the same on every row
+            (inference on one request's rows: its user, context and behaviour).
 
     """
 
@@ -45,6 +47,12 @@ class Embedded:
     linear: torch.Tensor | None = None
     sequence: torch.Tensor | None = None
     mask: torch.Tensor | None = None
+    shared: tuple[int, ...] = ()
+
+    def flat_shared(self) -> tuple[int, ...]:
+        """The columns of :meth:`flat` that hold the :attr:`shared` field vectors."""
+        width = self.fields.shape[2]
+        return tuple(k * width + d for k in self.shared for d in range(width))
 
     def flat(self, *extra: torch.Tensor) -> torch.Tensor:
         """``(B, F*D + n_dense + ...)``: field vectors, dense values and ``extra``, side by side."""
@@ -113,7 +121,11 @@ class SchemaEmbedding(nn.Module):
         if attend is not None:
             base += [self.base_of(attend)] * schema[attend].max_len
         self.register_buffer("base", torch.tensor(base, dtype=torch.long), persistent=False)
-        self._bases_cache: dict[tuple[str, ...], torch.Tensor] = {}
+        self._bases_cache: dict[tuple[str, ...], tuple[torch.Tensor, torch.Tensor]] = {}
+        # (fields, weights' identity and version) -> projected tables and each field's offset
+        self._projected: dict[
+            tuple[str, ...], tuple[tuple[int, ...], torch.Tensor, torch.Tensor, dict[str, int]]
+        ] = {}
         bag_width = sum(schema[n].max_len for n in self.bags)
         self._fixed = len(self.sparse) + bag_width
         self.table = nn.Embedding(rows, dim + linear, padding_idx=0)
@@ -151,6 +163,45 @@ class SchemaEmbedding(nn.Module):
         vectors: torch.Tensor = self.table(rows)
         return vectors[..., : self.dim]
 
+    def project(self, batch: Batch, names: tuple[str, ...], weight: torch.Tensor) -> torch.Tensor:
+        """``(B, H)``: the vectors of fields ``names`` times their columns of ``weight``.
+
+        ``weight`` is ``(H, F*D + ...)``, the columns of the field at position ``k`` of
+        :attr:`names` being ``k*D .. k*D+D-1`` (a first layer over :meth:`Embedded.flat`).
+        Inference only: each field's table is multiplied once, ``(V, D) -> (V, H)``, and kept
+        while neither weight changes, so a row costs a sum of gathered ``H``-vectors (a bag's
+        mean is the mean of its ids' products) instead of a product with ``weight``. Equal to
+        the product up to float rounding.
+        """
+        table = self.table.weight
+        version = (table.data_ptr(), table._version, weight.data_ptr(), weight._version)
+        found = self._projected.get(names)
+        if found is None or found[0] != version:
+            parts, offsets, start = [], {}, 0
+            for name in names:
+                codes = torch.arange(self.vocab_of(name), device=table.device)
+                rows = torch.where(codes > 0, codes + self.base_of(name), 0)
+                at = self.index(name) * self.dim
+                parts.append(table[rows, : self.dim] @ weight[:, at : at + self.dim].T)
+                offsets[name] = start
+                start += len(codes)
+            starts = [offsets[n] for n in names if n in self.sparse]
+            found = (version, torch.cat(parts), torch.tensor(starts, device=table.device), offsets)
+            self._projected[names] = found
+        _, projected, sparse_offsets, offsets = found
+        size = batch[names[0]].shape[0]
+        out = torch.zeros(size, projected.shape[1], dtype=projected.dtype, device=table.device)
+        sparse = [batch[n].view(size, 1) for n in names if n in self.sparse]
+        if sparse:
+            ids = torch.cat(sparse, 1) + sparse_offsets
+            out += nn.functional.embedding_bag(ids, projected, mode="sum")
+        for name in names:
+            if name not in self.sparse:  # a bag: the mean over its real (non-PAD) ids
+                at = offsets[name]
+                codes = batch[name].view(size, -1) + at
+                out += nn.functional.embedding_bag(codes, projected, mode="mean", padding_idx=at)
+        return out
+
     def _shared_bags(self, batch: Batch, size: int) -> tuple[str, ...]:
         """The behaviour sequences pooled as bags whose every row equals the first."""
         return tuple(
@@ -159,10 +210,13 @@ class SchemaEmbedding(nn.Module):
             if self._schema[n].kind is FieldKind.SEQUENCE and _same_rows(batch[n].view(size, -1))
         )
 
-    def _base_without(self, shared: tuple[str, ...]) -> torch.Tensor:
-        """The row offsets of the id columns left once the ``shared`` bags are taken out."""
+    def _base_without(self, shared: tuple[str, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Row offsets of the id columns left once the ``shared`` bags are taken out, and theirs.
+
+        The second holds the ``shared`` bags' columns side by side, in :attr:`bags` order.
+        """
         found = self._bases_cache.get(shared)
-        if found is None or found.device != self.base.device:
+        if found is None or found[0].device != self.base.device:
             keep = torch.ones(len(self.base), dtype=torch.bool, device=self.base.device)
             start = len(self.sparse)
             for n in self.bags:
@@ -170,7 +224,7 @@ class SchemaEmbedding(nn.Module):
                 if n in shared:
                     keep[start : start + width] = False
                 start += width
-            found = self._bases_cache[shared] = self.base[keep]
+            found = self._bases_cache[shared] = (self.base[keep], self.base[~keep])
         return found
 
     def _pool(
@@ -200,7 +254,8 @@ class SchemaEmbedding(nn.Module):
         size = batch[self.names[0] if self.names else str(self.attend)].shape[0]
         # one user's request scored against many candidates: their behaviour bags are the
         # same on every row, so each is pooled once and broadcast (inference only)
-        shared = self._shared_bags(batch, size) if not self.training and size > 1 else ()
+        inference = not self.training and size > 1
+        shared = self._shared_bags(batch, size) if inference else ()
         columns = [batch[n].view(size, -1) for n in self.names if n not in shared]
         history = None
         if self.attend is not None:
@@ -213,7 +268,7 @@ class SchemaEmbedding(nn.Module):
             if len(history) == size:
                 columns.append(history)
         ids = torch.cat(columns, 1) if len(columns) > 1 else columns[0]
-        base = self._base_without(shared) if shared else self.base
+        base, shared_base = self._base_without(shared) if shared else (self.base, self.base[:0])
         rows = torch.where(ids > 0, ids + base[: ids.shape[1]], 0)
         vectors = self.table(rows)
         # split (not slicing) keeps the backward one concatenation instead of a zero-filled
@@ -230,12 +285,19 @@ class SchemaEmbedding(nn.Module):
         if self.bags:
             own = [n for n in self.bags if n not in shared]
             pooled = dict(zip(own, self._pool(bags, ids[:, n_sparse:fixed], own), strict=True))
-            for n in shared:
-                one = batch[n][:1]
-                vectors_one = self.table(torch.where(one > 0, one + self.base_of(n), 0))
-                pooled[n] = self._pool(vectors_one, one, [n])[0].expand(size, -1)
+            if shared:  # one row of every shared bag, looked up together
+                one = torch.cat([batch[n][:1].view(1, -1) for n in shared], 1)
+                vectors_one = self.table(torch.where(one > 0, one + shared_base, 0))
+                for n, bag in zip(shared, self._pool(vectors_one, one, list(shared)), strict=True):
+                    pooled[n] = bag.expand(size, -1)
             fields = torch.cat([fields, torch.stack([pooled[n] for n in self.bags], 1)], 1)
-        out = Embedded(fields=fields)
+        # a sparse id expanded from one row (the encoder's request features) is the same on
+        # every row by construction: no comparison needed
+        same = {n for n in self.sparse if inference and batch[n].stride(0) == 0}
+        out = Embedded(
+            fields=fields,
+            shared=tuple(k for k, n in enumerate(self.names) if n in same or n in shared),
+        )
         if self.n_linear:
             out.fields, linear = fields.split([self.dim, self.n_linear], -1)
             out.linear = linear.sum(1)
