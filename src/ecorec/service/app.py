@@ -7,7 +7,6 @@ only parse, call the library and format (see STYLE.md, "thin processes over shar
 
 from __future__ import annotations
 
-import gc
 import logging
 import threading
 import time
@@ -23,6 +22,7 @@ from fastapi.responses import JSONResponse
 
 import ecorec
 from ecorec.core.config import ConfigError, EcorecConfig
+from ecorec.core.heap import freeze_heap
 from ecorec.core.pipeline import Pipeline
 from ecorec.data.lookup import ItemLookup
 from ecorec.data.nearline import NearlineStats
@@ -110,16 +110,14 @@ def install(state: ServiceState, built: tuple[Pipeline, ItemLookup, str | None])
     """Swap a built pipeline in; the pipeline reference goes last, so its companions are ready.
 
     Each assignment is atomic, so a request in flight keeps the pipeline it already read.
-    The heap is then frozen (``gc.freeze``): a loaded pipeline is millions of long-lived
-    objects, and without this every full collection walks them all, which measured as ~120 ms
-    pauses in the p99 (see BENCHMARKS.md, recall serving). Unfreezing first lets the
-    collection free the pipeline this one replaced.
+    The heap is then frozen (:func:`~ecorec.core.heap.freeze_heap`): a loaded pipeline is
+    millions of long-lived objects, and without this every full collection walks them all,
+    which measured as ~120 ms pauses in the p99 (see BENCHMARKS.md, recall serving).
+    Unfreezing first lets the collection free the pipeline this one replaced.
     """
     pipeline, state.lookup, state.model_version = built
     state.pipeline, state.error = pipeline, None
-    gc.unfreeze()
-    gc.collect()
-    gc.freeze()
+    freeze_heap(unfreeze=True)
 
 
 def load_pipeline(state: ServiceState) -> None:

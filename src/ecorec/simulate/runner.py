@@ -20,7 +20,6 @@ budget cuts, NPS).
 
 from __future__ import annotations
 
-import gc
 import math
 import time
 from collections.abc import Callable
@@ -32,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ecorec.core.config import EcorecConfig
 from ecorec.core.entities import Ad, Advertiser, Creator, CreatorStage, Item, User
 from ecorec.core.events import Event, EventType
+from ecorec.core.heap import freeze_heap
 from ecorec.data.lookup import ItemLookup
 from ecorec.data.stores import Stores
 from ecorec.data.synthetic import PlatformSpec
@@ -46,18 +46,6 @@ from ecorec.simulate.server import InProcessServer, Server
 from ecorec.simulate.users import UserParams, users_from_catalog
 
 DAY = 86_400.0
-
-
-def freeze_heap() -> None:
-    """Move every object alive now out of the cyclic collector's reach (``gc.freeze``).
-
-    The loaded pipelines, the catalog view and the profiles are millions of long-lived objects;
-    each request makes a thousand short-lived candidates, and every full collection they
-    trigger walked the whole heap: a third of a request's time on a 10k-user platform.
-    Called after set-up and after each day (today's profiles and items are long-lived too).
-    """
-    gc.collect()
-    gc.freeze()
 
 
 class SimConfig(BaseModel):

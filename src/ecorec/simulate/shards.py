@@ -36,9 +36,10 @@ import numpy as np
 
 from ecorec.core.config import EcorecConfig
 from ecorec.core.entities import Item
+from ecorec.core.heap import freeze_heap
 from ecorec.data.profiles.memory import MemoryProfileStore, profile_from_dict, profile_to_dict
 from ecorec.data.stores import Stores
-from ecorec.simulate.runner import SimConfig, Simulation, freeze_heap
+from ecorec.simulate.runner import SimConfig, Simulation
 
 if TYPE_CHECKING:
     from ecorec.simulate.policies import Policy
