@@ -48,6 +48,11 @@ from ecorec.simulate.users import UserParams, users_from_catalog
 DAY = 86_400.0
 
 
+def shard_users(users: int, workers: int, shard: int) -> np.ndarray:
+    """Which of ``users`` (by index) worker ``shard`` of ``workers`` serves: every W-th one."""
+    return np.arange(users) % workers == shard
+
+
 class SimConfig(BaseModel):
     """Size, seed and agent parameters of one simulation.
 
@@ -188,7 +193,7 @@ class Simulation:
             cfg.user,
         )
         self.mine = (
-            np.arange(len(self.users)) % cfg.workers == self.shard
+            shard_users(len(self.users), cfg.workers, self.shard)
             if self.shard is not None
             else np.ones(len(self.users), bool)
         )

@@ -39,7 +39,7 @@ from ecorec.core.entities import Item
 from ecorec.core.heap import freeze_heap
 from ecorec.data.profiles.memory import MemoryProfileStore, profile_from_dict, profile_to_dict
 from ecorec.data.stores import Stores
-from ecorec.simulate.runner import SimConfig, Simulation
+from ecorec.simulate.runner import SimConfig, Simulation, shard_users
 
 if TYPE_CHECKING:
     from ecorec.simulate.policies import Policy
@@ -115,7 +115,7 @@ class ShardPool:
             conn.send(("finish",))
         assert sim.users.alive is not None
         for shard, result in enumerate(self._gather()):
-            mine = np.arange(len(sim.users)) % sim.config.workers == shard
+            mine = shard_users(len(sim.users), sim.config.workers, shard)
             sim.users.alive[mine] = result["alive"][mine]
             sim.pipeline_seconds += result["pipeline_seconds"]
             sim.serving_seconds += result["serving_seconds"]
