@@ -50,7 +50,8 @@ DAY = 86_400.0
 
 def shard_users(users: int, workers: int, shard: int) -> np.ndarray:
     """Which of ``users`` (by index) worker ``shard`` of ``workers`` serves: every W-th one."""
-    return np.arange(users) % workers == shard
+    mask: np.ndarray = np.arange(users) % workers == shard
+    return mask
 
 
 class SimConfig(BaseModel):
