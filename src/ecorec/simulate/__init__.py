@@ -8,7 +8,8 @@ ML-100k check of the response model (:mod:`.validation`).
 
 from __future__ import annotations
 
+from ecorec.simulate.config import SimConfig
 from ecorec.simulate.policies import Policy, assign_arms, load_policy
-from ecorec.simulate.runner import SimConfig, Simulation
+from ecorec.simulate.runner import Simulation
 
 __all__ = ["Policy", "SimConfig", "Simulation", "assign_arms", "load_policy"]

@@ -26,7 +26,6 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
 
 from ecorec.core.config import EcorecConfig
 from ecorec.core.entities import Ad, Advertiser, Creator, CreatorStage, Item, User
@@ -36,14 +35,15 @@ from ecorec.data.lookup import ItemLookup
 from ecorec.data.stores import Stores
 from ecorec.data.synthetic import PlatformSpec
 from ecorec.metrics.health import catalog_tables, compute_health, latest_ts
-from ecorec.simulate.advertisers import AdvertiserAgents, AdvertiserParams
-from ecorec.simulate.creators import STAGES, CreatorAgents, CreatorParams, creators_from_catalog
+from ecorec.simulate.advertisers import AdvertiserAgents
+from ecorec.simulate.config import SimConfig
+from ecorec.simulate.creators import STAGES, CreatorAgents, creators_from_catalog
 from ecorec.simulate.environment import World
 from ecorec.simulate.policies import Policy, assign_arms, check_names
 from ecorec.simulate.publish import publish
 from ecorec.simulate.results import comparison, events_of, nps
 from ecorec.simulate.server import InProcessServer, Server
-from ecorec.simulate.users import UserParams, users_from_catalog
+from ecorec.simulate.users import users_from_catalog
 
 DAY = 86_400.0
 
@@ -52,40 +52,6 @@ def shard_users(users: int, workers: int, shard: int) -> np.ndarray:
     """Which of ``users`` (by index) worker ``shard`` of ``workers`` serves: every W-th one."""
     mask: np.ndarray = np.arange(users) % workers == shard
     return mask
-
-
-class SimConfig(BaseModel):
-    """Size, seed and agent parameters of one simulation.
-
-    Args:
-        users, creators, days, seed: population sizes, length and the only randomness.
-        start: epoch seconds of the first day; default the UTC midnight after the log's newest
-            event (the simulation continues the history).
-        slate_size: items per feed request (the generator's ``slate_size``).
-        refresh: recall channels retrained on the log after each day (new items reach the
-            feed through them); empty: models stay as they were at the start.
-        flush_events: events buffered before an EventLog append.
-        workers: processes serving the users (:mod:`.shards`), each with its own copy of
-            every arm's pipeline and a share of the users; 1 runs everything here. A run is
-            reproducible for a given ``seed`` *and* ``workers``: each worker draws from its
-            own stream, learns its own bandit state and spends its share of each budget.
-
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    users: int = Field(default=1000, ge=1)
-    creators: int = Field(default=50, ge=1)
-    days: int = Field(default=7, ge=1)
-    seed: int = Field(default=0, ge=0)
-    start: float | None = None
-    slate_size: int = Field(default=8, ge=1, le=100)
-    refresh: tuple[str, ...] = ("popular", "novice_creator")
-    flush_events: int = Field(default=50_000, ge=1)
-    workers: int = Field(default=1, ge=1, le=64)
-    user: UserParams = UserParams()
-    creator: CreatorParams = CreatorParams()
-    advertiser: AdvertiserParams = AdvertiserParams()
 
 
 class Arm:
@@ -418,4 +384,4 @@ class Simulation:
         }
 
 
-__all__ = ["Arm", "SimConfig", "Simulation"]
+__all__ = ["Arm", "Simulation", "shard_users"]

@@ -39,7 +39,8 @@ from ecorec.core.entities import Item
 from ecorec.core.heap import freeze_heap
 from ecorec.data.profiles.memory import MemoryProfileStore, profile_from_dict, profile_to_dict
 from ecorec.data.stores import Stores
-from ecorec.simulate.runner import SimConfig, Simulation, shard_users
+from ecorec.simulate.config import SimConfig
+from ecorec.simulate.runner import Simulation, shard_users
 
 if TYPE_CHECKING:
     from ecorec.simulate.policies import Policy
