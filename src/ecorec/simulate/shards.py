@@ -58,6 +58,8 @@ class ShardPool:
     """
 
     def __init__(self, sim: Simulation) -> None:
+        if ":memory:" in sim.base.storage.database_url:
+            raise ValueError("workers > 1 share the database: use a file or a server, not :memory:")
         self.sim = sim
         self.budgets: list[dict[str, float] | None] = [None] * len(sim.arms)
         self.conns: list[Connection] = []
@@ -66,8 +68,6 @@ class ShardPool:
 
     def __enter__(self) -> ShardPool:
         sim = self.sim
-        if ":memory:" in sim.base.storage.database_url:
-            raise ValueError("workers > 1 share the database: use a file or a server, not :memory:")
         base, snapshot = sim.base, None
         if isinstance(sim.stores.profiles, MemoryProfileStore):
             # workers start from the profiles as they are now, and keep theirs to themselves
