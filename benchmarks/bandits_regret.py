@@ -46,7 +46,7 @@ def bernoulli(seeds: int, rounds: int) -> list[dict[str, Any]]:
     for seed in range(seeds):
         means = np.random.default_rng(100 + seed).uniform(0.05, 0.5, 10)
         policies: dict[str, BanditPolicy] = {
-            "thompson": ThompsonSampling({"propensity_draws": 20}),
+            "thompson": ThompsonSampling(),
             "epsilon_greedy(0.1)": EpsilonGreedy({"epsilon": 0.1}),
             "uniform": EpsilonGreedy({"epsilon": 1.0}),
         }

@@ -7,6 +7,7 @@ import pytest
 
 from ecorec.bandits import EpsilonGreedy, LinUCB, ThompsonSampling
 from ecorec.bandits.regret import bernoulli_regret, linear_regret
+from ecorec.bandits.thompson import MIN_PROPENSITY, win_probability
 
 ROUNDS = 10_000
 
@@ -18,9 +19,7 @@ def _environment(seed: int) -> np.ndarray:
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_thompson_regret_is_sublinear_and_below_epsilon_greedy(seed: int) -> None:
     means = _environment(seed)
-    ts = bernoulli_regret(
-        ThompsonSampling({"propensity_draws": 20}), means, ROUNDS, np.random.default_rng(seed)
-    )
+    ts = bernoulli_regret(ThompsonSampling(), means, ROUNDS, np.random.default_rng(seed))
     eg = bernoulli_regret(
         EpsilonGreedy({"epsilon": 0.1}), means, ROUNDS, np.random.default_rng(seed)
     )
@@ -72,7 +71,7 @@ def test_linucb_rejects_a_wrong_context_shape() -> None:
 
 
 def test_thompson_propensity_matches_selection_frequency() -> None:
-    ts = ThompsonSampling({"arms": ["a", "b", "c"], "propensity_draws": 4000})
+    ts = ThompsonSampling({"arms": ["a", "b", "c"]})
     for arm, clicks, shows in (("a", 3, 10), ("b", 5, 12), ("c", 1, 8)):
         for k in range(shows):
             ts.update(arm, float(k < clicks))
@@ -82,6 +81,36 @@ def test_thompson_propensity_matches_selection_frequency() -> None:
         frequency = np.mean([p.arm == arm for p in picks])
         propensity = np.mean([p.propensity for p in picks if p.arm == arm])
         assert abs(frequency - propensity) < 0.03, arm
+
+
+def test_thompson_win_probability_known_answer() -> None:
+    # Beta(a, 1) has CDF x**a, so arm i is the largest with probability a_i / sum(a)
+    alpha = np.array([1.0, 2.0, 3.0, 5.0])
+    beta = np.ones(4)
+    for i in range(4):
+        assert win_probability(alpha, beta, i) == pytest.approx(alpha[i] / 11, abs=1e-6)
+        assert win_probability(alpha, beta, i, nodes=16) == pytest.approx(alpha[i] / 11, abs=1e-3)
+
+
+def test_thompson_win_probability_matches_many_draws() -> None:
+    # item arms as a served explore slot sees them: most at the prior, some shown and skipped
+    rng = np.random.default_rng(7)
+    alpha = np.ones(60)
+    beta = np.ones(60)
+    beta[:25] += rng.integers(1, 15, 25)
+    alpha[:6] += rng.integers(1, 4, 6)
+    winners = np.argmax(rng.beta(alpha, beta, size=(200_000, 60)), axis=1)
+    exact = np.array([win_probability(alpha, beta, i) for i in range(60)])
+    assert exact.sum() == pytest.approx(1.0, abs=1e-4)
+    frequency = np.bincount(winners, minlength=60) / len(winners)
+    # 200,000 draws: a frequency's standard error is at most 0.0011
+    np.testing.assert_allclose(exact, frequency, atol=0.004)
+
+
+def test_thompson_win_probability_stays_positive() -> None:
+    # an arm that cannot realistically win still reports a finite IPS weight
+    p = win_probability(np.array([1.0, 500.0]), np.array([500.0, 1.0]), 0)
+    assert p == MIN_PROPENSITY
 
 
 def test_thompson_identical_posteriors_are_exactly_uniform() -> None:

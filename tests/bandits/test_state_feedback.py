@@ -25,7 +25,7 @@ def _trained(kind: str) -> BanditPolicy:
     if kind == "linucb":
         policy = LinUCB({"n_features": 3, "alpha": 0.5})
     elif kind == "thompson":
-        policy = ThompsonSampling({"propensity_draws": 50})
+        policy = ThompsonSampling()
     else:
         policy = EpsilonGreedy({"epsilon": 0.3})
     for t in range(300):

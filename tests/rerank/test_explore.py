@@ -115,7 +115,7 @@ def impressions_and_clicks(policy: str = "thompson") -> list[Event]:
 def test_trained_policy_prefers_the_clicked_arm_and_survives_save_load(tmp_path):
     log = open_event_log(f"sqlite:///{tmp_path / 'events.db'}")
     log.append(impressions_and_clicks())
-    slots = ExploreSlots({"positions": [1], "policy_params": {"propensity_draws": 200}})
+    slots = ExploreSlots({"positions": [1], "policy_params": {"propensity_nodes": 128}})
     slots.train(TrainingData(events=log))
     assert slots.policy.n_updates == 80
     means = slots.policy.means()  # type: ignore[attr-defined]
@@ -132,7 +132,7 @@ def test_trained_policy_prefers_the_clicked_arm_and_survives_save_load(tmp_path)
 
     assert choices(slots).count("e0") >= 48
     slots.save(tmp_path / "model")
-    restored = ExploreSlots({"positions": [1], "policy_params": {"propensity_draws": 200}})
+    restored = ExploreSlots({"positions": [1], "policy_params": {"propensity_nodes": 128}})
     restored.load(tmp_path / "model")
     assert choices(restored) == choices(slots)
 
