@@ -147,3 +147,20 @@ def test_keys_are_stored_hashed_and_user_tokens_need_a_user(tmp_path: Path) -> N
     with pytest.raises(ValueError):
         store.create_key("root")
     store.close()
+
+
+def test_verified_keys_are_remembered_briefly_and_revocation_is_immediate(tmp_path: Path) -> None:
+    now = [0.0]
+    url = f"sqlite:///{tmp_path / 'keys.db'}"
+    keys = KeyStore(url, cache_seconds=5.0, clock=lambda: now[0])
+    client, user = keys.create_key("client"), keys.create_key("user", "u1")
+    assert keys.verify(client) is not None and keys.verify(user) is not None
+    with keys.engine.begin() as conn:  # deleted by another process
+        conn.execute(sa.text("DELETE FROM api_keys WHERE role = 'client'"))
+    assert keys.verify(client) is not None  # trusted for the window
+    now[0] = 5.0
+    assert keys.verify(client) is None
+    keys.revoke_user("u1")  # revoked through this store: at once
+    assert keys.verify(user) is None
+    assert keys.verify(client.replace(client[-4:], "AAAA")) is None  # a wrong secret
+    keys.close()

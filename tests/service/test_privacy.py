@@ -235,3 +235,23 @@ def test_a_tampered_model_is_reported_as_unreadable_not_as_clean(
     receipt = erase_user(stores, ALICE, log, now=T0 + 100)
     assert receipt["counts"]["events"] == 4
     assert receipt["retained_until_retrain"] == [f"lightgcn@{version}"]
+
+
+def test_is_deleted_is_remembered_and_an_erasure_elsewhere_counts_within_the_window(
+    database_url: str,
+) -> None:
+    now = [0.0]
+    with (
+        DeletionLog(database_url, cache_seconds=5.0, clock=lambda: now[0]) as serving,
+        DeletionLog(database_url) as elsewhere,
+    ):
+        assert not serving.is_deleted(ALICE)
+        serving.record(BOB, T0)
+        assert serving.is_deleted(BOB)  # recorded here: at once
+        elsewhere.record(ALICE, T0)  # another process on the same database
+        assert not serving.is_deleted(ALICE)  # "not erased" is trusted for the window
+        now[0] = 5.0
+        assert serving.is_deleted(ALICE)
+        elsewhere.engine.dispose()
+        now[0] = 100.0
+        assert serving.is_deleted(ALICE) and serving.is_deleted(BOB)  # erased for good

@@ -228,9 +228,12 @@ class NearlineStats:
         tallies: Counter[tuple[str, str, str]] = Counter()
         outcomes: list[BanditOutcome] = []
         for e in sorted(events, key=lambda e: (e.ts, e.event_id)):
+            decision = decision_of(e)
+            rewarding = EventType(e.type).value in reward_types and e.request_id and e.item_id
+            if decision is None and not rewarding:
+                continue  # most events (impressions of ranked slots) are neither
             key = {"request_id": e.request_id, "user_id": e.user_id, "item_id": e.item_id}
             where = sa.and_(*(decisions.c[k] == v for k, v in key.items()))
-            decision = decision_of(e)
             if decision is not None:
                 policy, arm = decision
                 row = {**key, "policy": policy, "arm": arm, "recorded_at": at, "rewarded": False}
@@ -247,7 +250,7 @@ class NearlineStats:
                     conn.execute(sa.update(decisions).where(where).values(rewarded=True))
                     tallies[policy, arm, "rewards"] += 1
                     outcomes.append((policy, arm, 1.0))
-            elif EventType(e.type).value in reward_types and e.request_id and e.item_id:
+            else:
                 found = conn.execute(
                     sa.select(decisions.c.policy, decisions.c.arm, decisions.c.rewarded).where(
                         where

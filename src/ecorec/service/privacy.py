@@ -30,9 +30,10 @@ import dataclasses
 import hashlib
 import hmac
 import secrets
+import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from types import TracebackType
 from typing import Any
@@ -57,6 +58,8 @@ USER_IDS_SUFFIXES = ("user_ids.npy", "users_ids.npy", "_users.npy")
 USER_VECTORS_FILE = "user_vectors.npy"
 #: Ids per ``IN (...)`` clause, well under SQLite's bound-parameter limit.
 _CHUNK = 900
+#: Users remembered as "not erased" at most (the table is emptied past it).
+_MAX_CACHED = 100_000
 
 
 class DeletionLog:
@@ -73,8 +76,15 @@ class DeletionLog:
     of two installations cannot be joined. Keeping the salt outside the database would be
     stronger, but losing it would silently unblock every erased user; we chose durability.
 
+    :meth:`is_deleted` runs on every recommendation, so its answers are remembered: an erased
+    user for good (erasure is final), a user found not erased for ``cache_seconds``. An erasure
+    recorded here counts at once; one recorded by another process on the same database within
+    ``cache_seconds``.
+
     Args:
         database_url: ``config.storage.database_url`` (``sqlite:///...`` or ``postgresql://``).
+        cache_seconds: how long "not erased" is trusted without asking the database again.
+        clock: monotonic seconds (tests step it).
 
     Example:
         >>> log = DeletionLog("sqlite:///ecorec.db")  # doctest: +SKIP
@@ -84,8 +94,18 @@ class DeletionLog:
 
     """
 
-    def __init__(self, database_url: str) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        cache_seconds: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.engine = create_catalog_engine(database_url)
+        self.cache_seconds = cache_seconds
+        self.clock = clock
+        self._erased: set[str] = set()
+        self._not_erased: dict[str, float] = {}  # user id -> when the database said so
+        self._lock = threading.Lock()
         metadata = sa.MetaData()
         self._log = sa.Table(
             "deletion_log",
@@ -129,12 +149,30 @@ class DeletionLog:
             conn.execute(
                 self._insert(self._log), {"user_hash": self.hash(user_id), "deleted_at": at}
             )
+        with self._lock:
+            self._erased.add(user_id)
+            self._not_erased.pop(user_id, None)
 
     def is_deleted(self, user_id: str) -> bool:
         """Whether ``user_id`` was ever erased."""
+        now = self.clock()
+        with self._lock:
+            if user_id in self._erased:
+                return True
+            checked = self._not_erased.get(user_id)
+            if checked is not None and now - checked < self.cache_seconds:
+                return False
         query = sa.select(self._log.c.user_hash).where(self._log.c.user_hash == self.hash(user_id))
         with self.engine.connect() as conn:
-            return conn.execute(query).first() is not None
+            erased = conn.execute(query).first() is not None
+        with self._lock:
+            if erased:
+                self._erased.add(user_id)
+            else:
+                if len(self._not_erased) >= _MAX_CACHED:
+                    self._not_erased.clear()
+                self._not_erased[user_id] = now
+        return erased
 
     def deleted_among(self, user_ids: Iterable[str]) -> set[str]:
         """The ids among ``user_ids`` that were erased, in one query per 900 distinct ids."""

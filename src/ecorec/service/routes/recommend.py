@@ -12,7 +12,7 @@ import logging
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, Response, status
 
 from ecorec.core.contracts import Request
 from ecorec.service.app import ServiceState, get_state
@@ -34,7 +34,7 @@ def recommend(
     body: RecommendRequest,
     state: Annotated[ServiceState, Depends(get_state)],
     _caller: Annotated[Principal, Depends(require(Role.CLIENT))],
-) -> RecommendResponse:
+) -> Response:
     """A slate of at most ``n`` items for ``user_id``, with why each one is there."""
     pipeline = state.pipeline  # read once: an activation may swap it meanwhile
     if pipeline is None:
@@ -67,6 +67,9 @@ def recommend(
     else:
         if state.impressions is not None:
             state.impressions.put(served)
-    return RecommendResponse.model_validate(
+    body_out = RecommendResponse.model_validate(
         {**slate.to_dict(), "model_version": state.model_version}
     )
+    # validated above; returned as JSON bytes, FastAPI's second validation and encoding of the
+    # response model (the schema still documents it) are skipped
+    return Response(body_out.model_dump_json(), media_type="application/json")
