@@ -24,6 +24,7 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from ecorec.data.catalog.sql import create_catalog_engine
+from ecorec.service.recent import Recent
 
 
 class Role(StrEnum):
@@ -36,8 +37,6 @@ class Role(StrEnum):
 
 #: Prefix of every key, so a leaked one is recognisable (secret scanners, logs).
 KEY_PREFIX = "eco"
-#: Verified keys remembered at most (the table is emptied past it).
-_MAX_CACHED = 10_000
 
 _metadata = sa.MetaData()
 _keys = sa.Table(
@@ -93,12 +92,9 @@ class KeyStore:
     ) -> None:
         self.engine = create_catalog_engine(database_url)
         _metadata.create_all(self.engine)
-        self.cache_seconds = cache_seconds
-        self.clock = clock
-        # digest of a verified key -> (its principal, when it was looked up); bounded, since a
-        # key is only remembered once the database has confirmed it
-        self._verified: dict[str, tuple[Principal, float]] = {}
-        self._lock = threading.Lock()
+        # digest of a verified key -> its principal (only keys the database confirmed)
+        self._verified = Recent[str, Principal](cache_seconds, clock, limit=10_000)
+        self._lock = threading.Lock()  # a revocation is not raced by a verification
 
     def create_key(self, role: Role | str, user_id: str | None = None) -> str:
         """Store a new key and return its plaintext, which is not kept anywhere.
@@ -136,28 +132,26 @@ class KeyStore:
         key_id, _, _secret = rest.partition("_")
         if prefix != KEY_PREFIX or not key_id or len(key_id) > 32:
             return None
-        digest, now = _digest(key), self.clock()
+        digest = _digest(key)
+        remembered = self._verified.get(digest)
+        if remembered is not None:
+            return remembered
         with self._lock:
-            found = self._verified.get(digest)
-        if found is not None and now - found[1] < self.cache_seconds:
-            return found[0]
-        with self.engine.connect() as conn:
-            row = conn.execute(sa.select(_keys).where(_keys.c.key_id == key_id)).first()
-        if row is None or not hmac.compare_digest(row.secret_sha256, digest):
-            return None
-        principal = Principal(key_id, Role(row.role), row.user_id)
-        with self._lock:
-            if len(self._verified) >= _MAX_CACHED:
-                self._verified.clear()
-            self._verified[digest] = (principal, now)
+            with self.engine.connect() as conn:
+                row = conn.execute(sa.select(_keys).where(_keys.c.key_id == key_id)).first()
+            if row is None or not hmac.compare_digest(row.secret_sha256, digest):
+                return None
+            principal = Principal(key_id, Role(row.role), row.user_id)
+            self._verified.put(digest, principal)
         return principal
 
     def revoke_user(self, user_id: str) -> int:
         """Delete every token bound to ``user_id`` (an erased user keeps no credentials)."""
         with self._lock:
-            self._verified.clear()
             with self.engine.begin() as conn:
-                return conn.execute(_keys.delete().where(_keys.c.user_id == user_id)).rowcount
+                deleted = conn.execute(_keys.delete().where(_keys.c.user_id == user_id)).rowcount
+            self._verified.forget()
+        return int(deleted)
 
     def close(self) -> None:
         self.engine.dispose()

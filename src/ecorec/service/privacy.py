@@ -30,7 +30,6 @@ import dataclasses
 import hashlib
 import hmac
 import secrets
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -49,6 +48,7 @@ from ecorec.data.catalog.sql import create_catalog_engine
 from ecorec.data.nearline import NearlineStats
 from ecorec.data.registry import ModelIntegrityError, ModelNotFoundError
 from ecorec.data.stores import Stores, models_root
+from ecorec.service.recent import Recent
 
 #: Model files listing the users a saved model keeps a row for (numpy arrays of ids):
 #: LightGCN and user-CF ``user_ids.npy``, two-tower ``users_ids.npy`` (its user vocabulary),
@@ -58,8 +58,6 @@ USER_IDS_SUFFIXES = ("user_ids.npy", "users_ids.npy", "_users.npy")
 USER_VECTORS_FILE = "user_vectors.npy"
 #: Ids per ``IN (...)`` clause, well under SQLite's bound-parameter limit.
 _CHUNK = 900
-#: Users remembered as "not erased" at most (the table is emptied past it).
-_MAX_CACHED = 100_000
 
 
 class DeletionLog:
@@ -101,11 +99,8 @@ class DeletionLog:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.engine = create_catalog_engine(database_url)
-        self.cache_seconds = cache_seconds
-        self.clock = clock
-        self._erased: set[str] = set()
-        self._not_erased: dict[str, float] = {}  # user id -> when the database said so
-        self._lock = threading.Lock()
+        self._erased: set[str] = set()  # for good: erasure is final
+        self._not_erased = Recent[str, bool](cache_seconds, clock)
         metadata = sa.MetaData()
         self._log = sa.Table(
             "deletion_log",
@@ -149,29 +144,22 @@ class DeletionLog:
             conn.execute(
                 self._insert(self._log), {"user_hash": self.hash(user_id), "deleted_at": at}
             )
-        with self._lock:
-            self._erased.add(user_id)
-            self._not_erased.pop(user_id, None)
+        self._erased.add(user_id)
+        self._not_erased.forget(user_id)
 
     def is_deleted(self, user_id: str) -> bool:
         """Whether ``user_id`` was ever erased."""
-        now = self.clock()
-        with self._lock:
-            if user_id in self._erased:
-                return True
-            checked = self._not_erased.get(user_id)
-            if checked is not None and now - checked < self.cache_seconds:
-                return False
+        if user_id in self._erased:
+            return True
+        if self._not_erased.get(user_id):
+            return False
         query = sa.select(self._log.c.user_hash).where(self._log.c.user_hash == self.hash(user_id))
         with self.engine.connect() as conn:
             erased = conn.execute(query).first() is not None
-        with self._lock:
-            if erased:
-                self._erased.add(user_id)
-            else:
-                if len(self._not_erased) >= _MAX_CACHED:
-                    self._not_erased.clear()
-                self._not_erased[user_id] = now
+        if erased:
+            self._erased.add(user_id)
+        else:
+            self._not_erased.put(user_id, True)
         return erased
 
     def deleted_among(self, user_ids: Iterable[str]) -> set[str]:
