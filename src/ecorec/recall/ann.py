@@ -33,16 +33,18 @@ import json
 import math
 from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import faiss
 import numpy as np
-from pydantic import Field
 
-from ecorec.core.component import ComponentConfig, NotTrainedError
+from ecorec.core.component import NotTrainedError
 from ecorec.recall._faiss import (
     PQ_MIN_ITEMS,
+    AnnConfig,
+    as_queries,
     make_index,
+    merge_head,
     norm_head,
     omp_threads,
     set_search_params,
@@ -54,45 +56,6 @@ _PQ_REFINE = 4
 _FORMAT = 2
 #: Largest query x item block scored at once by :meth:`AnnIndex.exact` (floats, ~128 MB).
 _EXACT_BLOCK = 32_000_000
-
-
-class AnnConfig(ComponentConfig):
-    """Which faiss index serves the vectors, and its speed/recall knobs.
-
-    Attributes:
-        kind: ``hnsw`` (graph, best latency/recall, no training), ``ivf`` (inverted lists,
-            fast to build, memory-lean with ``ivf_pq``) or ``flat`` (exact: small catalogs
-            and measuring).
-        hnsw_m: graph degree; memory grows by ``2 * hnsw_m * 4`` bytes per item.
-        ef_construction: candidate list while building the graph (build time vs quality).
-        ef_search: candidate list while searching (latency vs recall).
-        ivf_nlist: inverted lists; 0 = about ``4 * sqrt(n)``, capped so every list gets
-            about 39 training points (faiss's own floor).
-        ivf_nprobe: lists visited per query.
-        ivf_pq: 0 = IVF-Flat; > 0 = IVF-PQ with that many sub-quantizers (must divide the
-            dimension). Results are re-scored with the exact vectors.
-        exact_head: share of the items with the largest norms that every HNSW or IVF query
-            scores exactly, kept out of the graph or lists. Factorisation vectors (ALS above
-            all) put most of a user's best items among the few popular, large-norm items,
-            which inverted lists spread thin and which, as graph nodes, crowd every
-            neighbour list: on ALS vectors of the 10k-item synthetic platform recall@100 of
-            HNSW went from 0.87 to 1.00 with a 2% head (0.93 while the head also stayed in
-            the graph), of IVF from 0.37 to 0.90, for one small product per query. Skipped
-            when norms are not skewed (the head's smallest norm under twice the median: e.g.
-            unit vectors, LightGCN's).
-        build_threads: OpenMP threads while building (0 = faiss's default, every core).
-
-    """
-
-    kind: Literal["hnsw", "ivf", "flat"] = "hnsw"
-    hnsw_m: int = Field(default=32, ge=2)
-    ef_construction: int = Field(default=200, gt=0)
-    ef_search: int = Field(default=128, gt=0)
-    ivf_nlist: int = Field(default=0, ge=0)
-    ivf_nprobe: int = Field(default=16, gt=0)
-    ivf_pq: int = Field(default=0, ge=0)
-    exact_head: float = Field(default=0.02, ge=0, le=1)
-    build_threads: int = Field(default=1, ge=0)
 
 
 class AnnIndex:
@@ -189,7 +152,7 @@ class AnnIndex:
 
         """
         self._require()
-        q = _as_queries(queries, self.dim)
+        q = as_queries(queries, self.dim)
         out: list[list[tuple[str, float]]] = [[] for _ in range(len(q))]
         total, live = len(self._ids), self._live
         banned = self._positions(exclude) if exclude else np.empty(0, dtype=np.int64)
@@ -218,7 +181,7 @@ class AnnIndex:
                 if self._is_pq():
                     found, found_scores = self._rescore(q[query], found)
                 if len(self._head):
-                    found, found_scores = _merge(
+                    found, found_scores = merge_head(
                         found, found_scores, head_pos[query], head_scores[query]
                     )
                 if len(found) < want:
@@ -231,7 +194,7 @@ class AnnIndex:
     def exact(self, queries: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
         """Brute-force top ``k`` over the same live vectors: what :meth:`search` is measured by."""
         self._require()
-        q = _as_queries(queries, self.dim)
+        q = as_queries(queries, self.dim)
         out: list[list[tuple[str, float]]] = [[] for _ in range(len(q))]
         want = min(k, len(self))
         if want > 0:
@@ -427,24 +390,4 @@ class AnnIndex:
         )
 
 
-def _merge(
-    found: np.ndarray, scores: np.ndarray, head: np.ndarray, head_scores: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Union of index hits and head hits (both exact scores), best first, each item once."""
-    usable = np.isfinite(head_scores)
-    positions = np.concatenate([found, head[usable]])
-    values = np.concatenate([scores, head_scores[usable]])
-    order = np.lexsort((positions, -values))
-    positions, values = positions[order], values[order]
-    _, first = np.unique(positions, return_index=True)
-    first.sort()
-    return positions[first], values[first]
-
-
-def _as_queries(queries: np.ndarray, dim: int) -> np.ndarray:
-    q = np.ascontiguousarray(queries, dtype=np.float32)
-    if q.ndim == 1:
-        q = q.reshape(1, -1)
-    if q.ndim != 2 or q.shape[1] != dim:
-        raise ValueError(f"ann: queries must have dimension {dim}, got shape {q.shape}")
-    return q
+__all__ = ["AnnConfig", "AnnIndex"]
