@@ -251,6 +251,42 @@ def test_unit_vectors_get_no_head():
     assert len(ann._head) == 0
 
 
+def moderate(n: int = 2000, d: int = 16, seed: int = 4) -> np.ndarray:
+    """Norms spread like LightGCN's: log-normal, the 98th percentile about 1.9x the median."""
+    rng = np.random.default_rng(seed)
+    dirs = rng.standard_normal((n, d))
+    dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
+    norms = np.exp(rng.normal(0.0, 0.32, n))
+    return (dirs * norms[:, None]).astype(np.float32)
+
+
+def test_moderately_skewed_norms_get_a_head_unless_configured_otherwise():
+    vecs = moderate()
+    norms = np.linalg.norm(vecs, axis=1)
+    ratio = np.quantile(norms, 0.98) / np.median(norms)
+    assert 1.5 < ratio < 2.0  # the case the old fixed 2x rule missed
+    ann = AnnIndex({"kind": "hnsw"})
+    ann.build(ids(len(vecs)), vecs)
+    assert len(ann._head) == 40  # 2% of 2000, scored exactly
+    strict = AnnIndex({"kind": "hnsw", "head_skew": 2.0})
+    strict.build(ids(len(vecs)), vecs)
+    assert len(strict._head) == 0
+
+
+def test_index_saved_before_head_skew_loads_with_the_old_rule(tmp_path):
+    vecs = moderate()
+    old = AnnIndex({"kind": "hnsw", "head_skew": 2.0})
+    old.build(ids(len(vecs)), vecs)
+    old.save(tmp_path)
+    meta = tmp_path / "ann.json"
+    meta.write_text(meta.read_text().replace('"head_skew": 2.0, ', ""))
+    assert "head_skew" not in meta.read_text()
+    loaded = AnnIndex.load(tmp_path)  # the split must match what was saved: no head
+    assert len(loaded._head) == 0
+    q = vecs[:5]
+    assert [h[0][0] for h in loaded.search(q, 1)] == [h[0][0] for h in old.search(q, 1)]
+
+
 def test_vectors_stack_what_vector_gives_in_order_with_repeats(data):
     ann = AnnIndex({"kind": "flat"})
     ann.build(ids(50), data[0][:50])

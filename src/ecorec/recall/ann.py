@@ -267,7 +267,8 @@ class AnnIndex:
                 f"ann: {folder / prefix} was saved in format {meta.get('format', 1)}, this "
                 f"version reads {_FORMAT} (its head is no longer in the index): train again"
             )
-        ann = cls(AnnConfig.model_validate(meta["config"]))
+        # saved before ``head_skew`` existed: the head was chosen at twice the median norm
+        ann = cls(AnnConfig.model_validate({"head_skew": 2.0, **meta["config"]}))
         index = faiss.read_index(str(folder / f"{prefix}.faiss"))
         set_search_params(index, ann.config)
         ann._set(
