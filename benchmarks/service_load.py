@@ -145,6 +145,8 @@ class Server:
         env = dict(os.environ)
         if "omp1" in variant:  # one intra-op thread per torch/faiss call: no oversubscription
             env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+        if "unbounded" in variant:  # every request waits its turn: no light slate past capacity
+            env.update(ECOREC_SERVICE__OVERLOAD_QUEUE="0")
         self.url = f"http://127.0.0.1:{port}"
         self.log = open(folder / f"serve-{port}.log", "w")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env)
@@ -348,13 +350,14 @@ def main() -> None:
         default="shipped",
         help="comma-separated server variants: shipped (`ecorec serve` as it is), or parts "
         "joined by +: frozen (gc.freeze() after loading), serial (one pipeline call at a "
-        "time), omp1 (OMP_NUM_THREADS=1); e.g. shipped,frozen+serial",
+        "time), omp1 (OMP_NUM_THREADS=1), unbounded (no overload bound: "
+        "[service] overload_queue = 0); e.g. shipped,unbounded",
     )
     parser.add_argument("--skip-inproc", action="store_true")
     args = parser.parse_args()
     args.concurrency = [int(c) for c in args.concurrency.split(",") if c]
     args.servers = [v for v in args.servers.split(",") if v]
-    parts = {"shipped", "frozen", "serial", "omp1"}
+    parts = {"shipped", "frozen", "serial", "omp1", "unbounded"}
     unknown = {v for v in args.servers if not set(v.split("+")) <= parts}
     if unknown:
         parser.error(f"unknown server variants: {', '.join(sorted(unknown))}")

@@ -196,3 +196,52 @@ def test_deadlines_come_from_config_and_reach_the_pipeline():
     )
     assert pipeline.deadlines.rank == 20
     assert Pipeline([FixedChannel("c", ["a"])], Merge(), RecallOrderRanker()).deadlines.rank == 1000
+
+
+class CountingStage:
+    """A ranker or re-ranker that reverses the list and counts its calls."""
+
+    def __init__(self, name):
+        self.name, self.calls = name, 0
+
+    def __call__(self, request, profile, candidates):
+        self.calls += 1
+        return candidates[::-1]
+
+
+def test_the_light_path_is_the_non_personal_channels_through_the_filters_in_merge_order():
+    store = MemoryProfileStore()
+    store.apply("u", ProfileDelta(recent=[("q1", 1.0)], negatives={"q3"}))
+    personal = FixedChannel("personal", ["p1", "p2"], personalized=True)
+    ranker, reranker = CountingStage("rank"), CountingStage("rerank")
+    pipeline = Pipeline(
+        [personal, FixedChannel("popular", ["q1", "q2", "q3", "q4"]), FixedChannel("pool", ["c1"])],
+        Merge(),
+        ranker,
+        [reranker],
+        profiles=store,
+    )
+    slate = pipeline.light(Request("u", n=5))
+    # q1 seen and q3 not interested are filtered as on the full path; merge order, unranked
+    assert [i.item_id for i in slate.items] == ["q2", "q4", "c1"]
+    assert (ranker.calls, reranker.calls) == (0, 0)
+    assert slate.degraded and slate.stages["fallbacks"] == ["overload"]
+    assert slate.stages["skipped"] == ["personal"]
+    assert slate.stages["rerank_skipped"] == ["rerank"]
+    assert slate.request_id and slate.items[0].reasons == ["recall:popular"]
+    full = pipeline(Request("u", n=5))
+    assert (ranker.calls, reranker.calls) == (1, 1) and not full.degraded
+    assert pipeline.light(Request("u", n=5), reason="drain").stages["fallbacks"] == ["drain"]
+
+
+def test_the_light_path_survives_a_broken_channel_and_says_why_it_is_empty():
+    pipeline = Pipeline(
+        [FixedChannel("personal", ["p1"], personalized=True), FixedChannel("b", ["x"], fail=True)],
+        Merge(),
+        RecallOrderRanker(),
+    )
+    slate = pipeline.light(Request("u", n=3))
+    assert slate.items == [] and "failed: b" in slate.reason
+    assert pipeline.failures == {"b": 1}
+    with pytest.raises(ValueError, match="n must be positive"):
+        pipeline.light(Request("u", n=0))

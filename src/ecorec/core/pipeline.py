@@ -112,6 +112,41 @@ class Pipeline:
 
     def __call__(self, request: Request) -> Slate:
         """Answer ``request`` with a slate of at most ``request.n`` items."""
+        request, profile, stages = self._begin(request)
+        started = self.timer()
+        outputs = self._recall(request, profile, stages)
+        candidates = self.merge(request, profile, outputs)
+        stages["merged"] = len(candidates)
+        ranked = self._rank(request, profile, candidates, stages)
+        ranked = self._rerank(request, profile, ranked, stages)
+        return self._slate(request, ranked, stages, started)
+
+    def light(self, request: Request, reason: str = "overload") -> Slate:
+        """A cheap slate for when the full path cannot answer in time (a service past capacity).
+
+        Only the channels that are not personalised (popular, curated: lists computed at
+        training time) and the merge with every filter it applies (seen, not interested,
+        blocked, deleted, consent), in merge order: no ranker and no re-rankers, so no ads
+        and no explore slot either. A few percent of a full request's CPU, so that a queue
+        of waiting requests drains instead of growing. The slate is ``degraded`` with
+        ``reason`` as its fallback, and the personalised channels are listed as skipped.
+        """
+        request, profile, stages = self._begin(request)
+        started = self.timer()
+        outputs: dict[str, list[Candidate]] = {}
+        for channel in self.channels:
+            if getattr(channel, "personalized", False):
+                stages["skipped"].append(channel.name)
+            else:
+                self._call_channel(channel, request, profile, outputs, stages)
+        stages["fallbacks"].append(reason)
+        candidates = self.merge(request, profile, outputs)
+        stages["merged"] = len(candidates)
+        stages["rerank_skipped"] = [r.name for r in self.rerankers]
+        return self._slate(request, candidates, stages, started)
+
+    def _begin(self, request: Request) -> tuple[Request, Profile, dict[str, Any]]:
+        """The request with its id and time filled in, the user's profile, empty stage notes."""
         if request.n <= 0:
             raise ValueError(f"n must be positive, got {request.n}")
         request_id = request.request_id or uuid.uuid4().hex
@@ -124,7 +159,7 @@ class Pipeline:
                 request_id,
                 request.ts or self.clock(),
             )
-        profile = self.profile(request.user_id)
+        profile = self.profile(request.user_id)  # first: reading it may reveal the store down
         stages: dict[str, Any] = {
             "recall": {},
             "failed": [],
@@ -135,17 +170,16 @@ class Pipeline:
             if getattr(self.profiles, "degraded", False)
             else [],
         }
-        started = self.timer()
-        outputs = self._recall(request, profile, stages)
-        candidates = self.merge(request, profile, outputs)
-        stages["merged"] = len(candidates)
-        ranked = self._rank(request, profile, candidates, stages)
-        ranked = self._rerank(request, profile, ranked, stages)
+        return request, profile, stages
+
+    def _slate(
+        self, request: Request, ranked: list[Candidate], stages: dict[str, Any], started: float
+    ) -> Slate:
         stages["ms"] = round((self.timer() - started) * 1000, 3)
         items = [_slot(c, position) for position, c in enumerate(ranked[: request.n])]
         reason = None if items else _empty_reason(stages)
         degraded = bool(stages["failed"] or stages["fallbacks"])
-        return Slate(request_id, items, degraded, stages, reason)
+        return Slate(request.request_id, items, degraded, stages, reason)
 
     def _call_channel(
         self,

@@ -32,6 +32,7 @@ from ecorec.service.auth import KeyStore
 from ecorec.service.impressions import ImpressionWriter
 from ecorec.service.limits import BodyLimit, RateLimitAndMetrics
 from ecorec.service.metrics import ServiceMetrics
+from ecorec.service.overload import Admission
 from ecorec.service.privacy import DeletionLog
 from ecorec.service.ratelimit import RateLimiter
 from ecorec.service.responses import LIMITED
@@ -76,6 +77,8 @@ class ServiceState:
     #: running it together only contend (measured: fewer requests/s, a longer tail); queued
     #: requests wait here instead, in arrival order
     pipeline_lock: threading.Lock = field(default_factory=threading.Lock)
+    #: how many may queue on that lock; the rest get the light slate (``service.overload``)
+    admission: Admission = field(default_factory=Admission)
     #: health reports refreshed in the background (``/dashboard``, ``ecorec_health*`` gauges)
     health: HealthMonitor | None = None
 
@@ -178,7 +181,13 @@ def create_app(config: EcorecConfig, stores: Stores | None = None) -> FastAPI:
         opened = Stores(config.storage, resilient_profiles=True) if stores is None else stores
         keys = KeyStore(config.storage.database_url)
         deletions = DeletionLog(config.storage.database_url)
-        state = ServiceState(config=config, stores=opened, metrics=metrics, deletions=deletions)
+        state = ServiceState(
+            config=config,
+            stores=opened,
+            metrics=metrics,
+            deletions=deletions,
+            admission=Admission(config.service.overload_queue),
+        )
         load_pipeline(state)
         state.nearline = open_nearline(state)
         state.impressions = ImpressionWriter(
