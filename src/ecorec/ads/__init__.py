@@ -8,10 +8,11 @@ The stage that runs them in the Pipeline is :class:`~ecorec.ads.reranker.AdsRera
 """
 
 from ecorec.ads.auction import Bid, Charge, FloorConfig, GSPAuction, QualityConfig, make_bid
+from ecorec.ads.config import AdDecision, AdsConfig
 from ecorec.ads.estimates import AdEstimates, AdScorer, Counts, EstimatesConfig
 from ecorec.ads.load import LoadPolicy, ScenarioConfig, ad_positions, max_ads, slate_obeys
 from ecorec.ads.pacing import BidAdjuster, BudgetPacer, PacingConfig, SpendLedger
-from ecorec.ads.reranker import AdDecision, AdsConfig, AdsReranker
+from ecorec.ads.reranker import AdsReranker
 from ecorec.ads.targeting import AdEntry, AdInventory
 
 __all__ = [
