@@ -146,7 +146,7 @@ class Server:
         if "omp1" in variant:  # one intra-op thread per torch/faiss call: no oversubscription
             env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
         if "unbounded" in variant:  # every request waits its turn: no light slate past capacity
-            env.update(ECOREC_SERVICE__OVERLOAD_QUEUE="0")
+            env.update(ECOREC_SERVICE__OVERLOAD_WAIT_MS="0")
         self.url = f"http://127.0.0.1:{port}"
         self.log = open(folder / f"serve-{port}.log", "w")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env)
@@ -351,7 +351,7 @@ def main() -> None:
         help="comma-separated server variants: shipped (`ecorec serve` as it is), or parts "
         "joined by +: frozen (gc.freeze() after loading), serial (one pipeline call at a "
         "time), omp1 (OMP_NUM_THREADS=1), unbounded (no overload bound: "
-        "[service] overload_queue = 0); e.g. shipped,unbounded",
+        "[service] overload_wait_ms = 0); e.g. shipped,unbounded",
     )
     parser.add_argument("--skip-inproc", action="store_true")
     args = parser.parse_args()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from contextlib import ExitStack
 from typing import Any
 
 from ecorec.core.events import EventType
@@ -112,21 +111,25 @@ def test_limits_are_part_of_the_schema(service: Service) -> None:
 
 
 def test_past_capacity_a_request_gets_the_light_slate_at_once(service: Service) -> None:
-    admission = service.state.admission
-    assert admission.limit == service.config.service.overload_queue == 16
+    queue = service.state.pipeline_queue
+    assert queue.budget_ms == service.config.service.overload_wait_ms == 100.0
     user_id = service.user_ids[5]
     before = recommend(service, user_id)
     assert before["degraded"] is False
-    with ExitStack() as waiting:  # as many requests as may queue, all still queued
-        assert all(waiting.enter_context(admission.enter()) for _ in range(admission.limit))
-        assert not waiting.enter_context(admission.enter())
-        light = recommend(service, user_id)
+    measured = queue.call_ms
+    try:
+        with queue.turn() as full:  # a call that runs while calls take 1 s: 1 s to wait
+            assert full
+            queue.call_ms = 1000.0
+            light = recommend(service, user_id)
+    finally:
+        queue.call_ms = measured
     assert light["degraded"] is True and light["items"]
     # the non-personalised channel only (item_cf is personalised), in its own order
     assert {item["channel"] for item in light["items"]} == {"popular"}
     scores = [item["score"] for item in light["items"]]
     assert scores == sorted(scores, reverse=True)
-    assert admission.admitted == 0  # every waiting request left the count
+    assert queue.queued == 0
     assert recommend(service, user_id)["degraded"] is False
     metrics = service.client.get("/metrics").text
     assert 'ecorec_fallbacks_total{reason="overload"} 1.0' in metrics

@@ -32,7 +32,7 @@ from ecorec.service.auth import KeyStore
 from ecorec.service.impressions import ImpressionWriter
 from ecorec.service.limits import BodyLimit, RateLimitAndMetrics
 from ecorec.service.metrics import ServiceMetrics
-from ecorec.service.overload import Admission
+from ecorec.service.overload import PipelineQueue
 from ecorec.service.privacy import DeletionLog
 from ecorec.service.ratelimit import RateLimiter
 from ecorec.service.responses import LIMITED
@@ -73,12 +73,10 @@ class ServiceState:
     recent_lock: threading.Lock = field(default_factory=threading.Lock)
     #: one model activation at a time (each builds a whole pipeline)
     admin_lock: threading.Lock = field(default_factory=threading.Lock)
-    #: one pipeline call at a time: the pipeline is Python that holds the GIL, so threads
-    #: running it together only contend (measured: fewer requests/s, a longer tail); queued
-    #: requests wait here instead, in arrival order
-    pipeline_lock: threading.Lock = field(default_factory=threading.Lock)
-    #: how many may queue on that lock; the rest get the light slate (``service.overload``)
-    admission: Admission = field(default_factory=Admission)
+    #: one pipeline call at a time, in arrival order: the pipeline is Python that holds the
+    #: GIL, so threads running it together only contend (measured: fewer requests/s, a longer
+    #: tail); past the wait budget a request gets the light slate (``service.overload``)
+    pipeline_queue: PipelineQueue = field(default_factory=PipelineQueue)
     #: health reports refreshed in the background (``/dashboard``, ``ecorec_health*`` gauges)
     health: HealthMonitor | None = None
 
@@ -186,7 +184,7 @@ def create_app(config: EcorecConfig, stores: Stores | None = None) -> FastAPI:
             stores=opened,
             metrics=metrics,
             deletions=deletions,
-            admission=Admission(config.service.overload_queue),
+            pipeline_queue=PipelineQueue(config.service.overload_wait_ms),
         )
         load_pipeline(state)
         state.nearline = open_nearline(state)

@@ -1,57 +1,89 @@
-"""Past capacity, a cheap slate now rather than a full one too late.
+"""One pipeline call at a time, first come first served, and a bound on the wait.
 
-One process runs one pipeline call at a time (``ServiceState.pipeline_lock``): the pipeline is
-Python holding the GIL, so requests beyond what one core serves can only queue, and an unbounded
-queue makes every request late (at 1M items, ~60 requests/s a core: 128 waiting clients measured
-a p99 of 3 s). :class:`Admission` bounds the requests waiting for or running the full pipeline;
-the ones past the bound are answered at once by ``Pipeline.light`` (the non-personalised
+One process runs one pipeline call at a time: the pipeline is Python holding the GIL, so
+threads running it together only contend. Requests beyond what one core serves queue, and an
+unbounded queue makes every request late (1M items, ~60 requests/s a core: 128 waiting
+clients measured a p99 of 3 s, and a plain lock, being unfair, left some waiting 5 s).
+:class:`PipelineQueue` hands out turns in arrival order and admits a request only while its
+expected wait (the requests ahead of it times the recent duration of a call) is within
+``budget_ms``; the others are answered at once by ``Pipeline.light`` (the non-personalised
 channels and the merge's filters, no ranker, no ads), ``degraded`` with the fallback
-``overload``, which the fallback counter shows. Not a 503: the user still gets a feed.
+``overload``. Not a 503: the user still gets a feed. The duration is wall time, so when light
+requests take the GIL from the pipeline its calls measure longer and fewer are admitted.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+#: weight of the newest call in the running mean of a call's duration
+SMOOTHING = 0.1
 
-class Admission:
-    """Counts the requests admitted to the full pipeline; past ``limit`` the rest are not.
+
+class PipelineQueue:
+    """Turns at the pipeline in arrival order, refused past an expected wait of ``budget_ms``.
 
     Args:
-        limit: requests that may wait for or run the pipeline at once; 0 admits every one.
+        budget_ms: the longest expected wait a request is admitted with; 0 admits every one.
+        clock: monotonic seconds (tests pass a fake one).
 
     Example:
-        >>> admission = Admission(1)
-        >>> with admission.enter() as first, admission.enter() as second:
-        ...     (first, second)
-        (True, False)
+        >>> queue = PipelineQueue(budget_ms=0)
+        >>> with queue.turn() as full:
+        ...     full
+        True
 
     """
 
-    def __init__(self, limit: int = 0) -> None:
-        if limit < 0:
-            raise ValueError(f"admission limit must be >= 0, got {limit}")
-        self.limit = limit
-        self._admitted = 0
-        self._lock = threading.Lock()
+    def __init__(self, budget_ms: float = 0.0, clock: Callable[[], float] = time.perf_counter):
+        if budget_ms < 0:
+            raise ValueError(f"overload budget must be >= 0 ms, got {budget_ms}")
+        self.budget_ms = budget_ms
+        self.clock = clock
+        #: running mean of a call's duration (ms), 0 until the first call ends
+        self.call_ms = 0.0
+        self._cond = threading.Condition()
+        self._issued = 0  # tickets handed out
+        self._done = 0  # turns finished: ticket ``_done`` runs now
 
     @property
-    def admitted(self) -> int:
-        """Requests waiting for or running the full pipeline now."""
-        return self._admitted
+    def queued(self) -> int:
+        """Requests waiting for or running the pipeline now."""
+        return self._issued - self._done
+
+    def expected_wait_ms(self) -> float:
+        """How long a request arriving now would wait for its turn."""
+        return self.queued * self.call_ms
 
     @contextmanager
-    def enter(self) -> Iterator[bool]:
-        """Yield whether this request takes the full path; it counts until the block ends."""
-        with self._lock:
-            full = self.limit == 0 or self._admitted < self.limit
-            if full:
-                self._admitted += 1
+    def turn(self) -> Iterator[bool]:
+        """Wait for this request's turn and yield True (the turn is held until the block ends).
+
+        Yields False at once instead when the expected wait is over budget: the caller serves
+        the light slate.
+        """
+        with self._cond:
+            if self.budget_ms and self.queued and self.expected_wait_ms() > self.budget_ms:
+                admitted = False
+            else:
+                admitted, ticket = True, self._issued
+                self._issued += 1
+                while self._done != ticket:
+                    self._cond.wait()
+        if not admitted:
+            yield False
+            return
+        started = self.clock()
         try:
-            yield full
+            yield True
         finally:
-            if full:
-                with self._lock:
-                    self._admitted -= 1
+            ms = (self.clock() - started) * 1000
+            with self._cond:
+                self.call_ms = (
+                    ms if not self.call_ms else self.call_ms + SMOOTHING * (ms - self.call_ms)
+                )
+                self._done += 1
+                self._cond.notify_all()

@@ -47,12 +47,9 @@ def recommend(
         # personal until the next retrain drops it
         context["personalized"] = False
     request = Request(body.user_id, body.scene, body.n, context, new_request_id(now), now)
-    with state.admission.enter() as full:
-        if full:
-            with state.pipeline_lock:
-                slate = pipeline(request)
-        else:  # past capacity: the cheap slate now, not the full one too late
-            slate = pipeline.light(request)
+    # past the wait budget (no turn held): the cheap slate now rather than the full one too late
+    with state.pipeline_queue.turn() as full:
+        slate = pipeline(request) if full else pipeline.light(request)
     state.metrics.stage_latency.observe(time.perf_counter() - started)
     # each fallback the pipeline took (rank:timeout, recall:empty, ...): names from the
     # configured stages only, so the label set stays small
