@@ -203,10 +203,10 @@ class ServiceConfig(Section):
     #: torch threads of ``ecorec serve``: requests already run in parallel threads, so one
     #: thread per forward pass avoids oversubscribing the cores (0 keeps torch's default)
     torch_threads: int = Field(default=1, ge=0)
-    #: the longest expected wait for the pipeline (requests ahead x the recent duration of a
-    #: call) a request joins the queue with; past it the request gets the light slate at once
-    #: (non-personalised channels, no ranker, no ads; ``degraded``, fallback ``overload``).
-    #: 0 = no bound: every request waits its turn however long the queue
+    #: the longest expected wait for the pipeline (requests ahead x the running mean of a
+    #: call's CPU time) a request joins the queue with; past it the request gets the light
+    #: slate at once (non-personalised channels, no ranker, no ads; ``degraded``, fallback
+    #: ``overload``). 0 = no bound: every request waits its turn however long the queue
     overload_wait_ms: float = Field(default=100.0, ge=0)
     #: serve the health dashboard at ``/dashboard`` without a key (aggregates only, no ids);
     #: off by default: turn it on where the service's port is reachable only by operators

@@ -8,8 +8,14 @@ clients measured a p99 of 3 s, and a plain lock, being unfair, left some waiting
 expected wait (the requests ahead of it times the recent duration of a call) is within
 ``budget_ms``; the others are answered at once by ``Pipeline.light`` (the non-personalised
 channels and the merge's filters, no ranker, no ads), ``degraded`` with the fallback
-``overload``. Not a 503: the user still gets a feed. The duration is wall time, so when light
-requests take the GIL from the pipeline its calls measure longer and fewer are admitted.
+``overload``. Not a 503: the user still gets a feed.
+
+A call's duration is the CPU time of the thread that ran it, not wall time: light requests take
+the GIL from the pipeline, and with wall time each refusal made calls look longer and caused
+more refusals, until under 8 closed-loop clients 98% of slates were light and full slates fell
+from ~35 to ~3 a second (1M items, measured). CPU time measures the queue's own work, so the
+pipeline stays busy with full slates and only the excess is light; under contention a full
+slate's wall-clock wait can exceed the budget by the share of the GIL the light ones take.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ class PipelineQueue:
 
     Args:
         budget_ms: the longest expected wait a request is admitted with; 0 admits every one.
-        clock: monotonic seconds (tests pass a fake one).
+        clock: the calling thread's CPU seconds (tests pass a fake clock).
 
     Example:
         >>> queue = PipelineQueue(budget_ms=0)
@@ -38,12 +44,12 @@ class PipelineQueue:
 
     """
 
-    def __init__(self, budget_ms: float = 0.0, clock: Callable[[], float] = time.perf_counter):
+    def __init__(self, budget_ms: float = 0.0, clock: Callable[[], float] = time.thread_time):
         if budget_ms < 0:
             raise ValueError(f"overload budget must be >= 0 ms, got {budget_ms}")
         self.budget_ms = budget_ms
         self.clock = clock
-        #: running mean of a call's duration (ms), 0 until the first call ends
+        #: running mean of a call's CPU time (ms), 0 until the first call ends
         self.call_ms = 0.0
         self._cond = threading.Condition()
         self._issued = 0  # tickets handed out
