@@ -112,7 +112,7 @@ def test_limits_are_part_of_the_schema(service: Service) -> None:
 
 def test_past_capacity_a_request_gets_the_light_slate_at_once(service: Service) -> None:
     queue = service.state.pipeline_queue
-    assert queue.budget_ms == service.config.service.overload_wait_ms == 100.0
+    assert queue.budget_ms == service.config.service.overload_wait_ms == 250.0
     user_id = service.user_ids[5]
     before = recommend(service, user_id)
     assert before["degraded"] is False

@@ -207,7 +207,7 @@ class ServiceConfig(Section):
     #: call's CPU time) a request joins the queue with; past it the request gets the light
     #: slate at once (non-personalised channels, no ranker, no ads; ``degraded``, fallback
     #: ``overload``). 0 = no bound: every request waits its turn however long the queue
-    overload_wait_ms: float = Field(default=100.0, ge=0)
+    overload_wait_ms: float = Field(default=250.0, ge=0)
     #: serve the health dashboard at ``/dashboard`` without a key (aggregates only, no ids);
     #: off by default: turn it on where the service's port is reachable only by operators
     dashboard: bool = False
