@@ -60,6 +60,8 @@ class Pipeline:
       ``rerank.<name>``, and the list passes through unchanged.
     - re-rank over budget (``rerank:timeout``): the remaining re-rankers are skipped
       (``stages["rerank_skipped"]``).
+    - more requests than the process can serve: the service answers the excess with
+      :meth:`light` (``overload``), see :mod:`ecorec.service.overload`.
     - the profile store down (``profiles:unavailable``, when it has a ``degraded`` flag, see
       :class:`~ecorec.data.profiles.fallback.FallbackProfileStore`): the request is served from
       the in-process fallback's partial profile.
@@ -127,7 +129,7 @@ class Pipeline:
         Only the channels that are not personalised (popular, curated: lists computed at
         training time) and the merge with every filter it applies (seen, not interested,
         blocked, deleted, consent), in merge order: no ranker and no re-rankers, so no ads
-        and no explore slot either. A few percent of a full request's CPU, so that a queue
+        and no explore slot either. About a tenth of a full request's CPU, so that a queue
         of waiting requests drains instead of growing. The slate is ``degraded`` with
         ``reason`` as its fallback, and the personalised channels are listed as skipped.
         """
