@@ -134,6 +134,25 @@ class CatalogContract:
             assert catalog.ids(kind, limit=1) == sorted(want)[:1]
             assert catalog.count(kind) == len(want)
 
+    def test_values_are_the_fields_of_the_scan(self, catalog: Catalog) -> None:
+        entities = sample_entities()
+        catalog.put(entities)
+        item_fields = ("item_id", "deleted", "quality", "tags", "attrs", "creator_id")
+        assert list(catalog.values(Item, item_fields)) == [
+            ("i1", True, 0.75, ["rock", "live"], entities[4].attrs, "c1"),
+            ("i2", False, None, [], {}, None),
+        ]
+        # enums as their stored values, in id order like ``scan``
+        assert list(catalog.values(Creator, ("stage", "creator_id"))) == [
+            ("head", "c1"),
+            (str(Creator("c2").stage), "c2"),
+        ]
+        default_bid = str(Ad("ad2", "a2").bid_type)
+        assert list(catalog.values(Ad, ("bid_type",))) == [("ocpm",), (default_bid,)]
+        assert list(catalog.values(User, ())) == [(), ()]
+        with pytest.raises(ValueError, match="User has no field 'category'"):
+            list(catalog.values(User, ("user_id", "category")))
+
     def test_empty_catalog(self, catalog: Catalog) -> None:
         for kind in KINDS:
             assert catalog.count(kind) == 0

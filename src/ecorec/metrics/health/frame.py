@@ -134,28 +134,38 @@ def _column(rows: list[tuple[Any, ...]], i: int, kind: pa.DataType) -> pa.Array:
     return pa.array([r[i] for r in rows], kind)
 
 
+#: The attributes health metrics read, per entity type, in the column order of their tables.
+CATALOG_FIELDS: dict[type, tuple[str, ...]] = {
+    User: ("user_id", "created_at", "segment", "group", "region"),
+    Item: ("item_id", "creator_id", "category", "quality", "created_at", "deleted"),
+    Creator: ("creator_id", "stage", "created_at"),
+    Ad: ("ad_id", "advertiser_id", "bid_type", "bid"),
+}
+
+
 def catalog_tables(source: CatalogSource) -> dict[str, pa.Table]:
     """Arrow tables ``users``, ``items``, ``creators``, ``ads`` of a Catalog or of entities.
 
-    Only the attributes health metrics read are kept: signup time, segment, group and region
-    of users; creator, category, quality, creation time and deletion of items; stage and
-    creation time of creators; advertiser, bid type and bid of ads.
+    Only the attributes health metrics read are kept (:data:`CATALOG_FIELDS`): signup time,
+    segment, group and region of users; creator, category, quality, creation time and
+    deletion of items; stage and creation time of creators; advertiser, bid type and bid of
+    ads. From a Catalog they are read as plain columns (:meth:`Catalog.values`): building
+    every entity of a 1M-item catalog was ~90% of a health refresh in the service.
     """
-    if isinstance(source, Iterable) and not hasattr(source, "scan"):
-        entities = list(source)
-        by_kind: dict[type, list[Any]] = {k: [] for k in (User, Item, Creator, Ad)}
-        for entity in entities:
-            if type(entity) in by_kind:
-                by_kind[type(entity)].append(entity)
-        users, items, creators, ads = (by_kind[k] for k in (User, Item, Creator, Ad))
+    rows: dict[type, list[tuple[Any, ...]]] = {k: [] for k in CATALOG_FIELDS}
+    if isinstance(source, Iterable) and not hasattr(source, "values"):
+        for entity in source:
+            fields = CATALOG_FIELDS.get(type(entity))
+            if fields is not None:
+                rows[type(entity)].append(tuple(getattr(entity, f) for f in fields))
     else:
         catalog: Any = source
-        users, items, creators, ads = (list(catalog.scan(k)) for k in (User, Item, Creator, Ad))
+        rows = {k: list(catalog.values(k, fields)) for k, fields in CATALOG_FIELDS.items()}
+    u, i, c, a = (rows[k] for k in (User, Item, Creator, Ad))
+    # enum fields (stage, bid type): the entity's member or the catalog's stored value
+    c = [(x[0], str(x[1]), x[2]) for x in c]
+    a = [(x[0], x[1], str(x[2]), x[3]) for x in a]
     s, f = pa.string(), pa.float64()
-    u = [(x.user_id, x.created_at, x.segment, x.group, x.region) for x in users]
-    i = [(x.item_id, x.creator_id, x.category, x.quality, x.created_at, x.deleted) for x in items]
-    c = [(x.creator_id, str(x.stage), x.created_at) for x in creators]
-    a = [(x.ad_id, x.advertiser_id, str(x.bid_type), x.bid) for x in ads]
     return {
         "users": pa.table(
             {
