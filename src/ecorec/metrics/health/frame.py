@@ -152,8 +152,9 @@ def catalog_tables(source: CatalogSource) -> dict[str, pa.Table]:
     ads. From a Catalog they are read as plain columns (:meth:`Catalog.values`): building
     every entity of a 1M-item catalog was ~90% of a health refresh in the service.
     """
-    rows: dict[type, list[tuple[Any, ...]]] = {k: [] for k in CATALOG_FIELDS}
+    rows: dict[type, list[tuple[Any, ...]]]
     if isinstance(source, Iterable) and not hasattr(source, "values"):
+        rows = {k: [] for k in CATALOG_FIELDS}
         for entity in source:
             fields = CATALOG_FIELDS.get(type(entity))
             if fields is not None:
