@@ -10,6 +10,7 @@ process) posts ``/v1/recommend`` for ``--seconds``; a tiny platform is generated
 
     .venv/bin/python benchmarks/service_overhead.py                  # ~1 minute
     .venv/bin/python benchmarks/service_overhead.py --reuse /tmp/sl1m --seconds 20
+    .venv/bin/python benchmarks/service_overhead.py --reuse /tmp/sl1m --users 20000  # no repeats
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from typing import Any
 CLIENT = """
 import json, random, sys, time
 import httpx
-url, key, users, seconds = sys.argv[1], sys.argv[2], sys.argv[3].split(","), float(sys.argv[4])
+url, key, seconds = sys.argv[1], sys.argv[2], float(sys.argv[4])
+users = open(sys.argv[3]).read().split()
 client = httpx.Client(base_url=url, headers={"X-API-Key": key})
 rng, latencies = random.Random(0), []
 for warm in (True, False):
@@ -73,6 +75,13 @@ def main() -> None:
     parser.add_argument("--reuse", type=Path, help="an installation folder (ecorec.db inside)")
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--port", type=int, default=8795)
+    parser.add_argument(
+        "--users",
+        type=int,
+        default=2000,
+        help="distinct users the client picks from; with more than it can revisit within 5 s "
+        "every request is the service's first look at its user",
+    )
     args = parser.parse_args()
     import uvicorn
 
@@ -87,7 +96,8 @@ def main() -> None:
         overrides = {"storage": {"database_url": db}, "service": {"rate_limit": {"enabled": False}}}
         config = load_config(None, overrides)
         with Stores(config.storage) as stores:
-            users = stores.catalog.ids(User, limit=2000)
+            users = stores.catalog.ids(User, limit=args.users)
+        (Path(tmp) / "users.txt").write_text("\n".join(users))
         key = KeyStore(db).create_key("client")
         app = create_app(config)
         server = uvicorn.Server(
@@ -100,7 +110,15 @@ def main() -> None:
         app.state.service.pipeline = InstantPipeline(app.state.service.pipeline)
         url = f"http://127.0.0.1:{args.port}"
         out = subprocess.run(
-            [sys.executable, "-c", CLIENT, url, key, ",".join(users), str(args.seconds)],
+            [
+                sys.executable,
+                "-c",
+                CLIENT,
+                url,
+                key,
+                str(Path(tmp) / "users.txt"),
+                str(args.seconds),
+            ],
             check=True,
             capture_output=True,
             text=True,

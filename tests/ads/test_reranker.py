@@ -8,15 +8,16 @@ from decimal import Decimal
 import pytest
 
 from ecorec.ads.load import slate_obeys
-from ecorec.ads.reranker import AdsReranker
+from ecorec.ads.reranker import USER_SECONDS, AdsReranker
 from ecorec.ads.targeting import AdInventory
 from ecorec.core.component import NotTrainedError, Trainable
 from ecorec.core.config import load_config
 from ecorec.core.contracts import Request, SlateItem
-from ecorec.core.entities import Ad, Advertiser, BidType
+from ecorec.core.entities import Ad, Advertiser, BidType, User
 from ecorec.core.events import EventType, validate_event
 from ecorec.core.pipeline import Pipeline
 from ecorec.core.profile import Profile
+from ecorec.data.catalog.sql import SQLCatalog
 from ecorec.data.lookup import ItemLookup
 from ecorec.factory import build_components
 from ecorec.ranking.recall_order import RecallOrderRanker
@@ -183,3 +184,22 @@ def test_pipeline_on_the_synthetic_platform(tiny_platform, tiny_training_data, t
                 assert "sponsored" in item.reasons and item.item_id == f"ad:{item.ad_id}"
                 assert item.position >= 3 and item.channel == "ads"
     assert with_ads > 0
+
+
+def test_a_users_segment_comes_from_the_catalog_and_is_kept_a_while_not_for_good():
+    catalog = SQLCatalog("sqlite:///:memory:")
+    catalog.put([User("u", segment="heavy")])
+    stage = AdsReranker({"floor": {"base": 0.0}}, inventory=inventory(), estimates=estimates())
+    stage.catalog = catalog  # what attach() sets (it would also read the inventory from it)
+    now = [0.0]
+    stage._recent_users.clock = lambda: now[0]
+
+    def load(request_id: str) -> float:
+        stage(Request("u", n=10, request_id=request_id, ts=DAY0), Profile("u"), content(10))
+        return stage.decision(request_id).load  # type: ignore[union-attr]
+
+    heavy = load("a")  # the default scenario halves a heavy user's ad load
+    catalog.put([User("u", segment="casual")])
+    assert load("b") == heavy  # the row read a moment ago is trusted
+    now[0] = USER_SECONDS
+    assert load("c") == pytest.approx(2 * heavy)  # re-read: the new segment counts

@@ -255,3 +255,35 @@ def test_is_deleted_is_remembered_and_an_erasure_elsewhere_counts_within_the_win
         elsewhere.engine.dispose()
         now[0] = 100.0
         assert serving.is_deleted(ALICE) and serving.is_deleted(BOB)  # erased for good
+
+
+def test_is_deleted_asks_the_database_once_per_window_however_many_users(
+    database_url: str,
+) -> None:
+    now = [0.0]
+    with DeletionLog(database_url, cache_seconds=5.0, clock=lambda: now[0]) as serving:
+        serving.record(ALICE, T0)
+        statements: list[str] = []
+        sa.event.listen(serving.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+        answers = [serving.is_deleted(f"user-{k}") for k in range(200)]
+        assert not any(answers) and serving.is_deleted(ALICE)
+        assert len(statements) == 2  # the erased rows and their count, for all 201 answers
+        now[0] = 5.0
+        assert not serving.is_deleted("user-0")
+        assert len(statements) == 4  # the window passed: read again, once
+
+
+def test_an_erasure_dated_before_the_newest_one_seen_still_counts(database_url: str) -> None:
+    now = [0.0]
+    with (
+        DeletionLog(database_url, cache_seconds=5.0, clock=lambda: now[0]) as serving,
+        DeletionLog(database_url) as elsewhere,
+    ):
+        elsewhere.record(BOB, T0 + 3600)
+        assert serving.is_deleted(BOB)
+        # another process records an erasure timed an hour earlier than the newest one seen:
+        # the update after the window reads only recent rows, but the count shows one missing
+        elsewhere.record(ALICE, T0)
+        now[0] = 5.0
+        assert serving.is_deleted(ALICE)
+        assert not serving.is_deleted("someone-else")

@@ -38,10 +38,14 @@ from ecorec.core.contracts import Candidate, Request, SlateItem
 from ecorec.core.entities import Ad, Advertiser, BidType, Item, User
 from ecorec.core.events import Event
 from ecorec.core.profile import Consent, Profile
+from ecorec.core.recent import Recent
 from ecorec.data.protocols import Catalog
 from ecorec.recall.lists import request_rng
 
 _ESMM = "ecorec.ads.esmm_scorer"  # imported (with torch) only when ESMM is asked for
+#: How long a user's catalog row (segment, attributes: slow to change) is trusted, and how
+#: many are kept (~1.5 KB each).
+USER_SECONDS, USER_LIMIT = 3600.0, 100_000
 
 
 class AdsReranker(Component):
@@ -87,6 +91,7 @@ class AdsReranker(Component):
         self.scorer = scorer
         self.catalog: Catalog | None = None
         self.users: dict[str, User | None] = dict(users or {})
+        self._recent_users = Recent[str, tuple[User | None]](USER_SECONDS, limit=USER_LIMIT)
         self.categories: dict[str, str | None] = {}
         self.ledger = ledger if ledger is not None else SpendLedger()
         self.pacer = BudgetPacer(cfg.pacing)
@@ -113,8 +118,8 @@ class AdsReranker(Component):
         """Read the ad inventory and item categories now; users and later items on demand.
 
         Categories are read here, not per request, which takes a catalog query off every
-        request with an item first seen; users stay on demand (:meth:`_user`, once per
-        user): a catalog of millions of users would cost gigabytes to hold up front.
+        request with an item first seen; users stay on demand (:meth:`_user`): a catalog of
+        millions of users would cost gigabytes to hold up front.
         """
         self.catalog = catalog
         self.categories.update({i.item_id: i.category for i in catalog.scan(Item)})
@@ -283,10 +288,20 @@ class AdsReranker(Component):
     # -- lookups -------------------------------------------------------------------------
 
     def _user(self, user_id: str) -> User | None:
-        if user_id not in self.users:
-            found = self.catalog.get(User, [user_id]) if self.catalog is not None else {}
-            self.users[user_id] = found.get(user_id)
-        return self.users[user_id]
+        """The user's catalog row: given at construction, else read and kept ``USER_SECONDS``.
+
+        Kept for a while, not for good: a long-running service meets millions of users (a
+        dict of them all only grew) and a user's segment may change in the catalog.
+        """
+        if user_id in self.users:
+            return self.users[user_id]
+        if self.catalog is None:
+            return None
+        found = self._recent_users.get(user_id)
+        if found is None:
+            found = (self.catalog.get(User, [user_id]).get(user_id),)
+            self._recent_users.put(user_id, found)
+        return found[0]
 
     def _categories(self, content: Sequence[Candidate]) -> list[str | None]:
         missing = [c.item_id for c in content if c.item_id not in self.categories]

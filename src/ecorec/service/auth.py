@@ -23,8 +23,8 @@ import sqlalchemy as sa
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from ecorec.core.recent import Recent
 from ecorec.data.catalog.sql import create_catalog_engine
-from ecorec.service.recent import Recent
 
 
 class Role(StrEnum):

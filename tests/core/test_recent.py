@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ecorec.service.recent import Recent
+from ecorec.core.recent import Recent
 
 
 def test_values_expire_after_the_window_and_can_be_forgotten() -> None:

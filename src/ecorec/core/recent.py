@@ -1,9 +1,11 @@
 """Answers a request path may reuse for a few seconds instead of asking the database again.
 
-Every request presents an API key and names a user who might have been erased; one SQL query
-each per request measured a tenth of the service's own work. :class:`Recent` remembers such
-an answer for ``seconds``: what was changed through the owner (a revoked key, an erasure) is
-forgotten at once by the owner, what another process changed counts within ``seconds``.
+Every request presents an API key; one SQL query per request to verify it measured a tenth of
+the service's own work. The ads stage reads each user's segment from the catalog the same way.
+:class:`Recent` remembers such an answer for ``seconds``, and at most ``limit`` of them, so
+memory stays bounded however many users come by: what was changed through the owner (a revoked
+key) is forgotten at once by the owner, what another process changed counts within
+``seconds``.
 """
 
 from __future__ import annotations
