@@ -53,7 +53,7 @@ class Server:
                 with urllib.request.urlopen(f"{self.url}/readyz", timeout=2) as r:
                     if r.status == 200:
                         break
-            except OSError:
+            except OSError:  # not listening yet: loading its models
                 pass
             time.sleep(0.5)
         self.ready_s = round(time.perf_counter() - started, 1)
