@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -147,3 +148,31 @@ def test_reactions_update_profiles_as_the_service_does(runs):
         clicked = {e.item_id for e in events if e.user_id == user_id and e.type == EventType.CLICK}
         recent = {item for item, _ in profile.recent}
         assert clicked & recent, user_id  # the real-time loop saw the simulated clicks
+
+
+def test_ads_stage_reads_users_from_the_simulation_not_per_session(platform, tmp_path, monkeypatch):
+    """The simulation hands its users' catalog rows to the ads stage: no SQL per session."""
+    from ecorec.core.entities import User
+    from ecorec.data.catalog.sql import SQLCatalog
+
+    folder = tmp_path / "ads"
+    shutil.copytree(platform, folder)
+    config = load_config(None, {"storage": {"database_url": f"sqlite:///{folder / 'ecorec.db'}"}})
+    read: list[str] = []
+    get = SQLCatalog.get
+
+    def counting_get(self, kind, ids):
+        if kind is User:
+            read.extend(ids)
+        return get(self, kind, ids)
+
+    with Stores(config.storage) as stores:
+        sim = Simulation(SimConfig(users=40, creators=15, days=1, seed=4), config, stores, POLICIES)
+        sim._setup()
+        ads = sim.arms[0].server.ads
+        assert ads is not None and set(ads.users) == set(stores.catalog.ids(User))
+        sim.active_days = np.zeros((1, len(sim.users)), bool)
+        monkeypatch.setattr(SQLCatalog, "get", counting_get)
+        sim._day(0)
+    assert sum(arm.requests for arm in sim.arms) > 20
+    assert read == []

@@ -16,7 +16,13 @@ from ecorec.core.config import StorageConfig
 from ecorec.data.profiles.fallback import FallbackProfileStore
 from ecorec.data.protocols import Catalog, EventLog, ProfileStore
 from ecorec.data.registry import ModelRegistry
-from ecorec.data.urls import open_catalog, open_event_log, open_profiles, sqlite_path
+from ecorec.data.urls import (
+    folder_path,
+    open_catalog,
+    open_event_log,
+    open_profiles,
+    sqlite_path,
+)
 
 
 def _base(database_url: str) -> Path:
@@ -35,7 +41,7 @@ def profiles_url(config: StorageConfig) -> str:
 def models_root(config: StorageConfig) -> Path:
     """The configured model folder, or ``<db stem>-models`` beside the database."""
     return (
-        Path(config.models_url)
+        folder_path(config.models_url)
         if config.models_url
         else Path(f"{_base(config.database_url)}-models")
     )

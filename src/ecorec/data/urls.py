@@ -7,6 +7,8 @@
 | ``memory://`` / ``memory:///path/snapshot.json`` | - | - | in-process (+ snapshot) |
 | ``redis://host:port/db?prefix=p`` | - | - | Redis |
 
+Models live in a folder: ``models_url`` is a path or a ``file:///abs/path`` URL.
+
 Backends are imported when opened, so a laptop without psycopg or redis servers never touches
 them.
 """
@@ -14,7 +16,7 @@ them.
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from ecorec.data.protocols import Catalog, EventLog, ProfileStore
 
@@ -25,6 +27,22 @@ class StorageURLError(ValueError):
 
 def _scheme(url: str) -> str:
     return urlsplit(url).scheme.split("+")[0]
+
+
+def folder_path(url: str) -> Path:
+    """The folder of a plain path or a ``file://`` URL (``file:///abs/path``).
+
+    A ``file:`` URL taken as a path would be a folder named ``file:`` under the working
+    directory, so it is unwrapped here; any other scheme is an error, not a path.
+    """
+    parts = urlsplit(url)
+    if parts.scheme == "file":
+        if parts.netloc not in ("", "localhost"):
+            raise StorageURLError(f"{url!r}: a file URL names a local folder, file:///abs/path")
+        return Path(unquote(parts.path))
+    if len(parts.scheme) > 1:
+        raise StorageURLError(f"{url!r}: give a folder, as a path or file:///abs/path")
+    return Path(url)
 
 
 def sqlite_path(url: str) -> Path:

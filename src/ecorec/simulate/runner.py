@@ -150,8 +150,9 @@ class Simulation:
         if start is None:
             start = math.floor(newest / DAY + 1) * DAY if newest else PlatformSpec().start_ts
         self.start = float(start)
+        catalog_users = list(catalog.scan(User))
         self.users = users_from_catalog(
-            list(catalog.scan(User)),
+            catalog_users,
             self.world.topics,
             cfg.users,
             cfg.seed,
@@ -179,6 +180,7 @@ class Simulation:
                 else InProcessServer.build(config, self.stores, self.lookup, self.on_train)
             )
             self.train_seconds += time.perf_counter() - started
+            server.know_users(catalog_users)
             agents = AdvertiserAgents.of(advertisers, cfg.advertiser, policy.weight / total)
             budgets = self.share(dict(zip(agents.ids, agents.budget.tolist(), strict=True)))
             server.set_budgets(budgets, advertisers, ads)

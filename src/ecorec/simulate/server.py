@@ -23,7 +23,7 @@ from ecorec.ads.reranker import AdsReranker
 from ecorec.ads.targeting import AdInventory
 from ecorec.core.config import EcorecConfig
 from ecorec.core.contracts import Request, SlateItem
-from ecorec.core.entities import Ad, Advertiser, Item
+from ecorec.core.entities import Ad, Advertiser, Item, User
 from ecorec.core.events import Event
 from ecorec.core.pipeline import Pipeline
 from ecorec.data.lookup import ItemLookup
@@ -54,6 +54,8 @@ class Server(Protocol):
     ) -> None: ...
 
     def add_items(self, items: Sequence[Item]) -> None: ...
+
+    def know_users(self, users: Sequence[User]) -> None: ...
 
     def refresh(self, channels: Sequence[str]) -> None: ...
 
@@ -155,6 +157,16 @@ class InProcessServer:
             for item in items:
                 merge_items.info[item.item_id] = (item.category, item.creator_id)
 
+    def know_users(self, users: Sequence[User]) -> None:
+        """Give the ads stage the simulated users' catalog rows (segment, scenario).
+
+        The simulation read them all once at set-up; otherwise the ads stage reads each user
+        from the catalog at the first request of a session (its cache keeps a row an hour,
+        and a simulated user comes back about once a day), one SQL query per session.
+        """
+        if self.ads is not None:
+            self.ads.users.update((u.user_id, u) for u in users)
+
     def refresh(self, channels: Sequence[str]) -> None:
         """Retrain the named channels on the log as it is now (the nightly batch job)."""
         wanted = [c for c in self.pipeline.channels if c.name in channels]
@@ -239,6 +251,9 @@ class HttpServer:
 
     def add_items(self, items: Sequence[Item]) -> None:
         """The service reads new items from the shared catalog."""
+
+    def know_users(self, users: Sequence[User]) -> None:
+        """The service reads users from the shared catalog."""
 
     def refresh(self, channels: Sequence[str]) -> None:
         """Retraining a running service is ``ecorec train`` plus a reload, not the simulator's."""
