@@ -27,3 +27,17 @@ def test_memory_stays_bounded() -> None:
         recent.put(key, key)
         assert len(recent._values) <= 3
     assert recent.get(9) == 9
+
+
+def test_read_loads_once_per_window_and_remembers_none_answers() -> None:
+    now, loads = [0.0], []
+
+    def load(key: str) -> int | None:
+        loads.append(key)
+        return None if key == "unknown" else len(key)
+
+    recent = Recent[str, int | None](60.0, clock=lambda: now[0])
+    assert [recent.read(k, load) for k in ("ab", "ab", "unknown", "unknown")] == [2, 2, None, None]
+    assert loads == ["ab", "unknown"]  # an id the database does not know is not asked again
+    now[0] = 60.0
+    assert recent.read("unknown", load) is None and loads == ["ab", "unknown", "unknown"]

@@ -38,14 +38,11 @@ from ecorec.core.contracts import Candidate, Request, SlateItem
 from ecorec.core.entities import Ad, Advertiser, BidType, Item, User
 from ecorec.core.events import Event
 from ecorec.core.profile import Consent, Profile
-from ecorec.core.recent import Recent
+from ecorec.core.recent import USER_LIMIT, USER_SECONDS, Recent
 from ecorec.data.protocols import Catalog
 from ecorec.recall.lists import request_rng
 
 _ESMM = "ecorec.ads.esmm_scorer"  # imported (with torch) only when ESMM is asked for
-#: How long a user's catalog row (segment, attributes: slow to change) is trusted, and how
-#: many are kept (~1.5 KB each).
-USER_SECONDS, USER_LIMIT = 3600.0, 100_000
 
 
 class AdsReranker(Component):
@@ -91,7 +88,7 @@ class AdsReranker(Component):
         self.scorer = scorer
         self.catalog: Catalog | None = None
         self.users: dict[str, User | None] = dict(users or {})
-        self._recent_users = Recent[str, tuple[User | None]](USER_SECONDS, limit=USER_LIMIT)
+        self._recent_users = Recent[str, User | None](USER_SECONDS, limit=USER_LIMIT)
         self.categories: dict[str, str | None] = {}
         self.ledger = ledger if ledger is not None else SpendLedger()
         self.pacer = BudgetPacer(cfg.pacing)
@@ -295,13 +292,10 @@ class AdsReranker(Component):
         """
         if user_id in self.users:
             return self.users[user_id]
-        if self.catalog is None:
+        catalog = self.catalog
+        if catalog is None:
             return None
-        found = self._recent_users.get(user_id)
-        if found is None:
-            found = (self.catalog.get(User, [user_id]).get(user_id),)
-            self._recent_users.put(user_id, found)
-        return found[0]
+        return self._recent_users.read(user_id, lambda key: catalog.get(User, [key]).get(key))
 
     def _categories(self, content: Sequence[Candidate]) -> list[str | None]:
         missing = [c.item_id for c in content if c.item_id not in self.categories]

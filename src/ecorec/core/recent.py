@@ -1,7 +1,8 @@
 """Answers a request path may reuse for a few seconds instead of asking the database again.
 
 Every request presents an API key; one SQL query per request to verify it measured a tenth of
-the service's own work. The ads stage reads each user's segment from the catalog the same way.
+the service's own work. The ads stage and the rankers' features read users from the catalog the
+same way.
 :class:`Recent` remembers such an answer for ``seconds``, and at most ``limit`` of them, so
 memory stays bounded however many users come by: what was changed through the owner (a revoked
 key) is forgotten at once by the owner, what another process changed counts within
@@ -14,6 +15,10 @@ import threading
 import time
 from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
+
+#: How long a user's catalog row read on demand (segment, attributes: slow to change) is
+#: trusted, and how many are kept (~1.5 KB each).
+USER_SECONDS, USER_LIMIT = 3600.0, 100_000
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -47,6 +52,20 @@ class Recent(Generic[K, V]):
         if found is None or self.clock() - found[1] >= self.seconds:
             return None
         return found[0]
+
+    def read(self, key: K, load: Callable[[K], V]) -> V:
+        """The value remembered for ``key``, else ``load(key)``, remembered from now.
+
+        Unlike :meth:`get`, a remembered ``None`` counts: an id the database does not know is
+        not asked for again on every request within ``seconds``.
+        """
+        with self._lock:
+            found = self._values.get(key)
+        if found is not None and self.clock() - found[1] < self.seconds:
+            return found[0]
+        value = load(key)
+        self.put(key, value)
+        return value
 
     def put(self, key: K, value: V) -> None:
         """Remember ``value`` for ``key`` from now."""

@@ -2,9 +2,13 @@
 
 Feature building looks up the user, every candidate item and its creator for each row. Offline
 that is a few thousand distinct ids per batch, online a few hundred per request: both go through
-:class:`Entities`, so the values a model sees online are the ones it was trained on. Ids the
-tables do not hold yet (an item published after training) are fetched from the catalog once and
-kept; ids the catalog does not know either stay unknown and encode as OOV.
+:class:`Entities`, so the values a model sees online are the ones it was trained on. Items and
+creators the tables do not hold yet (published after training) are fetched from the catalog
+once and kept: the catalog bounds them. Users are not kept for good: a service meets millions
+who were not in the training snapshot, so those are remembered an hour, at most
+:data:`~ecorec.core.recent.USER_LIMIT` of them, an unknown id included (read again every
+request, it cost a catalog query each time). Ids the catalog does not know stay unknown and
+encode as OOV.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ecorec.core.entities import Creator, CreatorStage, Item, User
+from ecorec.core.recent import USER_LIMIT, USER_SECONDS, Recent
 from ecorec.data.protocols import Catalog
 
 #: The file :meth:`Entities.save` writes.
@@ -30,6 +35,13 @@ class Entities:
     items: dict[str, Item] = field(default_factory=dict)
     creators: dict[str, Creator] = field(default_factory=dict)
     catalog: Catalog | None = None
+    #: users read from the catalog on demand (not in ``users``), ``None`` for unknown ids
+    recent_users: Recent[str, User | None] = field(
+        default_factory=lambda: Recent(USER_SECONDS, limit=USER_LIMIT),
+        init=False,
+        repr=False,
+        compare=False,
+    )
 
     @classmethod
     def from_catalog(cls, catalog: Catalog) -> Entities:
@@ -56,8 +68,11 @@ class Entities:
         )
 
     def user(self, user_id: str) -> User | None:
-        found: User | None = self._get(self.users, User, user_id)
-        return found
+        found = self.users.get(user_id)
+        catalog = self.catalog
+        if found is not None or not user_id or catalog is None:
+            return found
+        return self.recent_users.read(user_id, lambda key: catalog.get(User, [key]).get(key))
 
     def item(self, item_id: str) -> Item | None:
         found: Item | None = self._get(self.items, Item, item_id)
