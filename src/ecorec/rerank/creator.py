@@ -100,7 +100,7 @@ class CreatorLookup:
         cached per item: an item whose item and creator rows the catalog both had is resolved
         once; any other (unknown, or its creator not yet known) is read again on every call.
         """
-        rows = np.array(list(map(self._rows.get, item_ids, repeat(0))), dtype=np.int64)
+        rows = np.fromiter(map(self._rows.get, item_ids, repeat(0)), np.int64, len(item_ids))
         stage, quality, known = (column[rows] for column in self._traits)
         unresolved = np.flatnonzero(rows == 0).tolist()
         if unresolved and self.entities is not None:

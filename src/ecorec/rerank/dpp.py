@@ -200,7 +200,7 @@ class DPPReranker(SimilarityReranker):
 
     def _factors(self, ranked: Sequence[Candidate]) -> tuple[np.ndarray, np.ndarray]:
         vectors = self.similarity.vectors(list(map(attrgetter("item_id"), ranked)))
-        scores = np.array(list(map(attrgetter("score"), ranked)), dtype=np.float64)
+        scores = np.fromiter(map(attrgetter("score"), ranked), np.float64, len(ranked))
         return vectors, quality(scores, self.config.theta)
 
     def _row(self, vectors: np.ndarray, q: np.ndarray, j: int) -> np.ndarray:

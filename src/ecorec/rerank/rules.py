@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from itertools import repeat
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, cast
 
 from pydantic import Field, NonNegativeInt, PositiveInt
 
@@ -205,11 +205,13 @@ class RuleBreakup(Component):
 
     def values(self, item_ids: Sequence[str]) -> list[Values]:
         """The rule attributes of each id; known items are cached, unknown ones re-read."""
-        missing = list(set(item_ids).difference(self._values))
-        if missing:
-            for item_id, item in zip(missing, self.metadata.items(missing), strict=True):
-                if item is not None:
-                    self._values[item_id] = item_values(item)
+        found = list(map(self._values.get, item_ids))
+        if None not in found:  # every item known (most requests): one lookup each
+            return cast(list[Values], found)
+        missing = list(dict.fromkeys(i for i, v in zip(item_ids, found, strict=True) if v is None))
+        for item_id, item in zip(missing, self.metadata.items(missing), strict=True):
+            if item is not None:
+                self._values[item_id] = item_values(item)
         return list(map(self._values.get, item_ids, repeat(item_values(None))))
 
     def __call__(

@@ -121,11 +121,13 @@ class ItemSimilarity:
             if known:
                 self._table.add(known)
                 rows = self._table.rows_of(item_ids)
-        members, columns = self._table.features(rows)
+        members, columns, counts = self._table.features(rows)
         _, local = np.unique(columns, return_inverse=True)
         out = np.zeros((len(item_ids), max(int(local.max(initial=-1)) + 1, 1)))
-        out[members, local] = 1.0
-        return _normalise(out)
+        # a row's features are distinct (item_keys) and weigh 1 each: its L2 norm is the square
+        # root of their count, known without measuring the rows (what _normalise would give)
+        out[members, local] = (1.0 / np.sqrt(np.maximum(counts, 1)))[members]
+        return out
 
     def matrix(self, item_ids: Sequence[str]) -> np.ndarray:
         """Cosine similarity of every pair of ``item_ids``, with a unit diagonal."""
@@ -149,7 +151,7 @@ class _KeyTable:
 
     def rows_of(self, item_ids: Sequence[str]) -> np.ndarray:
         """The row of each id, 0 for one the table does not hold."""
-        return np.array(list(map(self._rows.get, item_ids, repeat(0))), dtype=np.int64)
+        return np.fromiter(map(self._rows.get, item_ids, repeat(0)), np.int64, len(item_ids))
 
     def add(self, known: Sequence[tuple[str, Keys]]) -> None:
         """Append rows for the catalog items ``known`` (item id, its features) not held yet."""
@@ -173,15 +175,18 @@ class _KeyTable:
             )
             self._rows.update(rows)
 
-    def features(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(member, column)`` of every feature of ``rows``: member indexes ``rows``."""
+    def features(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(member, column)`` of every feature of ``rows``, and each row's feature count.
+
+        ``member`` indexes ``rows``.
+        """
         starts, columns = self._arrays
         begin = starts[rows]
         counts = starts[rows + 1] - begin
         members = np.repeat(np.arange(len(rows)), counts)
         offsets = np.cumsum(counts) - counts
         at = np.arange(len(members)) - offsets[members] + begin[members]
-        return members, columns[at]
+        return members, columns[at], counts
 
 
 def similarity_matrix(vectors: np.ndarray) -> np.ndarray:
