@@ -22,6 +22,7 @@ from ecorec.data.lookup import ItemLookup
 from ecorec.data.registry import ModelNotFoundError
 from ecorec.data.stores import Stores
 from ecorec.data.training import TrainingData
+from ecorec.features.entities import CatalogSnapshot
 from ecorec.ranking.recall_order import RecallOrderRanker
 from ecorec.recall.merge import Merge
 
@@ -271,11 +272,12 @@ def build_pipeline(
         items=ItemLookup.from_catalog(stores.catalog),
     )
     rerankers = [r for r in components.rerankers if components.model_name(r) not in missing]
+    snapshot = CatalogSnapshot(stores.catalog)  # read once, for every stage that holds items
     for component in (ranker, *rerankers):
         # stages that read item metadata at request time look up what they have not seen
         # (an item published after training) in the catalog
         attach = getattr(component, "attach", None)
         if attach is not None:
-            attach(stores.catalog)
+            attach(stores.catalog, snapshot)
     deadlines = config.pipeline.deadlines_ms
     return Pipeline(channels, merge, ranker, rerankers, stores.profiles, deadlines=deadlines)  # type: ignore[arg-type]

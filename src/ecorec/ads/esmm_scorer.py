@@ -34,7 +34,7 @@ from ecorec.core.entities import Ad, Item
 from ecorec.core.profile import Profile
 from ecorec.data.protocols import Catalog
 from ecorec.data.training import TrainingData
-from ecorec.features.entities import Entities
+from ecorec.features.entities import CatalogSnapshot, Entities
 from ecorec.features.impressions import event_table
 from ecorec.features.platform_split import FeatureConfig, PlatformSplit, build_platform_split
 from ecorec.features.rows import online_rows
@@ -203,8 +203,8 @@ class ESMMAdScorer:
     def is_trained(self) -> bool:
         return self.ranker.is_trained()
 
-    def attach(self, catalog: Catalog) -> None:
-        """Look up users and ads unknown at training time in ``catalog``."""
+    def attach(self, catalog: Catalog, snapshot: CatalogSnapshot | None = None) -> None:
+        """Look up users and ads unknown at training time in ``catalog`` (not the snapshot)."""
         self.catalog = catalog
         self._absent.clear()
         self.ranker.attach(catalog)

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from importlib import import_module
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -41,6 +41,9 @@ from ecorec.core.profile import Consent, Profile
 from ecorec.core.recent import USER_LIMIT, USER_SECONDS, Recent
 from ecorec.data.protocols import Catalog
 from ecorec.recall.lists import request_rng
+
+if TYPE_CHECKING:  # the features package imports torch; the ads stage does not need it
+    from ecorec.features.entities import CatalogSnapshot
 
 _ESMM = "ecorec.ads.esmm_scorer"  # imported (with torch) only when ESMM is asked for
 
@@ -111,15 +114,16 @@ class AdsReranker(Component):
 
     # -- wiring and training -------------------------------------------------------------
 
-    def attach(self, catalog: Catalog) -> None:
+    def attach(self, catalog: Catalog, snapshot: CatalogSnapshot | None = None) -> None:
         """Read the ad inventory and item categories now; users and later items on demand.
 
-        Categories are read here, not per request, which takes a catalog query off every
-        request with an item first seen; users stay on demand (:meth:`_user`): a catalog of
-        millions of users would cost gigabytes to hold up front.
+        Categories are read here (from the pipeline's ``snapshot`` when there is one), not per
+        request, which takes a catalog query off every request with an item first seen; users
+        stay on demand (:meth:`_user`).
         """
         self.catalog = catalog
-        self.categories.update({i.item_id: i.category for i in catalog.scan(Item)})
+        items = snapshot.entities().items.values() if snapshot is not None else catalog.scan(Item)
+        self.categories.update({i.item_id: i.category for i in items})
         self.inventory = AdInventory.of(catalog.scan(Ad), catalog.scan(Advertiser))
         self.stats.update({f"skipped:{k}": v for k, v in self.inventory.skipped.items()})
         if self.scorer is not None and hasattr(self.scorer, "attach"):  # new ads, for the ESMM

@@ -28,7 +28,7 @@ from ecorec.core.contracts import Candidate, Request
 from ecorec.core.profile import Profile
 from ecorec.data.protocols import Catalog
 from ecorec.data.training import TrainingData
-from ecorec.features.entities import Entities
+from ecorec.features.entities import CatalogSnapshot, Entities
 from ecorec.features.impressions import OBJECTIVES, event_table
 from ecorec.features.platform import PlatformFeatures
 from ecorec.features.platform_split import FeatureConfig, build_platform_split
@@ -189,8 +189,12 @@ class DeepRanker(Component):
     def is_trained(self) -> bool:
         return self.model is not None
 
-    def attach(self, catalog: Catalog) -> None:
-        """Look up items (and users, creators) unknown at training time in ``catalog``."""
+    def attach(self, catalog: Catalog, snapshot: CatalogSnapshot | None = None) -> None:
+        """Look up items (and users, creators) unknown at training time in ``catalog``.
+
+        The ranker keeps the rows it was trained on (its features must not drift), so the
+        pipeline's ``snapshot`` is not used.
+        """
         self.entities.catalog = catalog
 
     def save(self, folder: Path) -> dict[str, Any]:

@@ -39,7 +39,7 @@ from ecorec.core.contracts import Candidate, Request
 from ecorec.core.entities import Creator, CreatorStage, Item
 from ecorec.core.profile import Profile
 from ecorec.data.protocols import Catalog
-from ecorec.features.entities import Entities
+from ecorec.features.entities import CatalogSnapshot, Entities, attached
 
 NOVICE_BOOST = "rerank:creator(novice_boost)"
 HEAD_CAP = "rerank:creator(head_cap)"
@@ -66,12 +66,9 @@ class CreatorLookup:
         # row 0 is an item not resolved yet
         self._traits = (np.array([-1]), np.array([np.nan]), np.array([False]))
 
-    def attach(self, catalog: Catalog) -> None:
+    def attach(self, catalog: Catalog, snapshot: CatalogSnapshot | None = None) -> None:
         """Read items and creators from ``catalog`` (misses are looked up per request)."""
-        if self.entities is None:
-            self.entities = Entities.from_catalog(catalog)
-        else:
-            self.entities.catalog = catalog
+        self.entities = attached(self.entities, catalog, snapshot)
         creators = self.entities.creators
         self._add(
             {
@@ -166,9 +163,9 @@ class CreatorReranker(Component):
         super().__init__(config)
         self.lookup = CreatorLookup(entities)
 
-    def attach(self, catalog: Catalog) -> None:
+    def attach(self, catalog: Catalog, snapshot: CatalogSnapshot | None = None) -> None:
         """Read item and creator metadata from ``catalog`` at request time."""
-        self.lookup.attach(catalog)
+        self.lookup.attach(catalog, snapshot)
 
 
 class CreatorTrafficConfig(ComponentConfig):

@@ -32,7 +32,7 @@ from ecorec.core.component import Component, ComponentConfig
 from ecorec.core.contracts import Candidate, Request
 from ecorec.core.profile import Consent, Profile
 from ecorec.data.protocols import Catalog
-from ecorec.features.entities import Entities
+from ecorec.features.entities import CatalogSnapshot, Entities, attached
 from ecorec.recall.curated import CuratedRecall, Pool
 
 log = logging.getLogger(__name__)
@@ -90,13 +90,10 @@ class CuratedInjection(Component):
         self.catalog: Catalog | None = None
         self.pools: list[Pool] = []
 
-    def attach(self, catalog: Catalog) -> None:
+    def attach(self, catalog: Catalog, snapshot: CatalogSnapshot | None = None) -> None:
         """Read the pools and, unless given, user and item metadata from ``catalog``."""
         self.catalog = catalog
-        if self.entities is None:
-            self.entities = Entities.from_catalog(catalog)
-        else:
-            self.entities.catalog = catalog
+        self.entities = attached(self.entities, catalog, snapshot)
         self.refresh()
 
     def refresh(self) -> int:

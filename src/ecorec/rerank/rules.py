@@ -24,7 +24,7 @@ from ecorec.core.contracts import Candidate, Request
 from ecorec.core.entities import Item
 from ecorec.core.profile import Profile
 from ecorec.data.protocols import Catalog
-from ecorec.features.entities import Entities
+from ecorec.features.entities import CatalogSnapshot, Entities
 from ecorec.rerank.similarity import ItemSimilarity
 
 Attribute = Literal["category", "creator", "topic"]
@@ -199,9 +199,9 @@ class RuleBreakup(Component):
         # the config is fixed: each configured scene's rules, and the default (None), built once
         self._scenes: dict[str | None, RuleSet] = {}
 
-    def attach(self, catalog: Catalog) -> None:
+    def attach(self, catalog: Catalog, snapshot: CatalogSnapshot | None = None) -> None:
         """Read item metadata from ``catalog`` at request time."""
-        self.metadata.attach(catalog)
+        self.metadata.attach(catalog, snapshot)
 
     def values(self, item_ids: Sequence[str]) -> list[Values]:
         """The rule attributes of each id; known items are cached, unknown ones re-read."""

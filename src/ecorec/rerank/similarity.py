@@ -23,7 +23,7 @@ import numpy as np
 from ecorec.core.component import Component, ComponentConfig
 from ecorec.core.entities import Item
 from ecorec.data.protocols import Catalog
-from ecorec.features.entities import Entities
+from ecorec.features.entities import CatalogSnapshot, Entities, attached
 
 #: Feature keys of one item: ("c", category) and ("t", tag) pairs, so a tag named like a
 #: category is a different feature (the main category weighs more than a side label).
@@ -77,12 +77,9 @@ class ItemSimilarity:
         self._keys: dict[str, Keys] = {}
         self._table = _KeyTable()
 
-    def attach(self, catalog: Catalog) -> None:
-        """Read item metadata from ``catalog`` (what ``build_pipeline`` calls)."""
-        if self.entities is None:
-            self.entities = Entities.from_catalog(catalog)
-        else:
-            self.entities.catalog = catalog
+    def attach(self, catalog: Catalog, snapshot: CatalogSnapshot | None = None) -> None:
+        """Read item metadata from ``catalog`` (or the pipeline's ``snapshot`` of it)."""
+        self.entities = attached(self.entities, catalog, snapshot)
         # every item read now is a table row now, not one request's miss later (the rows are
         # flat arrays: a million items' feature tuples would cost hundreds of megabytes)
         self._table.add([(i, item_keys(item)) for i, item in self.entities.items.items()])
@@ -249,6 +246,6 @@ class SimilarityReranker(Component):
         super().__init__(config)
         self.similarity = ItemSimilarity(entities, embeddings)
 
-    def attach(self, catalog: Catalog) -> None:
+    def attach(self, catalog: Catalog, snapshot: CatalogSnapshot | None = None) -> None:
         """Read item metadata from ``catalog`` at request time."""
-        self.similarity.attach(catalog)
+        self.similarity.attach(catalog, snapshot)
