@@ -48,7 +48,7 @@ def test_the_stages_share_one_snapshot_read_by_one_scan(tmp_path, monkeypatch) -
         stages = {r.name: r for r in pipeline.rerankers}
         held = [
             stages["dpp"].similarity.entities,
-            stages["rules"].metadata.entities,
+            stages["rules"].entities,
             stages["creator_traffic"].lookup.entities,
             stages["curated"].entities,
         ]
@@ -71,7 +71,7 @@ def test_a_stage_given_its_own_entities_keeps_them(stage: str) -> None:
     (reranker,) = build_components(config).rerankers
     own = Entities.of(items=[Item("x", category="c")])
     catalog = SQLCatalog("sqlite:///:memory:")
-    holder = {"dpp": "similarity", "rules": "metadata", "creator_traffic": "lookup"}.get(stage)
+    holder = {"dpp": "similarity", "creator_traffic": "lookup"}.get(stage)
     target = getattr(reranker, holder) if holder else reranker
     target.entities = own
     reranker.attach(catalog)

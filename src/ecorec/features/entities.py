@@ -89,6 +89,11 @@ class Entities:
         if missing and self.catalog is not None:
             self.items.update(self.catalog.get(Item, missing))
 
+    def items_of(self, item_ids: list[str]) -> list[Item | None]:
+        """The item of each id (``None`` when the catalog does not know it), one batched read."""
+        self.prefetch_items(item_ids)
+        return [self.items.get(i) for i in item_ids]
+
     def save(self, folder: Path) -> None:
         """Write the fields feature code reads into ``folder/entities.json``.
 

@@ -24,8 +24,7 @@ from ecorec.core.contracts import Candidate, Request
 from ecorec.core.entities import Item
 from ecorec.core.profile import Profile
 from ecorec.data.protocols import Catalog
-from ecorec.features.entities import CatalogSnapshot, Entities
-from ecorec.rerank.similarity import ItemSimilarity
+from ecorec.features.entities import CatalogSnapshot, Entities, attached
 
 Attribute = Literal["category", "creator", "topic"]
 ATTRIBUTES: tuple[Attribute, ...] = ("category", "creator", "topic")
@@ -194,14 +193,16 @@ class RuleBreakup(Component):
         entities: Entities | None = None,
     ) -> None:
         super().__init__(dict(config) if isinstance(config, Mapping) else config)
-        self.metadata = ItemSimilarity(entities)
+        # the rows themselves, not an ItemSimilarity: the rules compare values, never
+        # vectors, and a similarity's per-item feature table cost 4 s and ~130 MB at 1M items
+        self.entities = entities
         self._values: dict[str, Values] = {}
         # the config is fixed: each configured scene's rules, and the default (None), built once
         self._scenes: dict[str | None, RuleSet] = {}
 
     def attach(self, catalog: Catalog, snapshot: CatalogSnapshot | None = None) -> None:
         """Read item metadata from ``catalog`` at request time."""
-        self.metadata.attach(catalog, snapshot)
+        self.entities = attached(self.entities, catalog, snapshot)
 
     def values(self, item_ids: Sequence[str]) -> list[Values]:
         """The rule attributes of each id; known items are cached, unknown ones re-read."""
@@ -209,7 +210,10 @@ class RuleBreakup(Component):
         if None not in found:  # every item known (most requests): one lookup each
             return cast(list[Values], found)
         missing = list(dict.fromkeys(i for i, v in zip(item_ids, found, strict=True) if v is None))
-        for item_id, item in zip(missing, self.metadata.items(missing), strict=True):
+        found_items = (
+            self.entities.items_of(missing) if self.entities is not None else [None] * len(missing)
+        )
+        for item_id, item in zip(missing, found_items, strict=True):
             if item is not None:
                 self._values[item_id] = item_values(item)
         return list(map(self._values.get, item_ids, repeat(item_values(None))))

@@ -95,13 +95,6 @@ class ItemSimilarity:
                     self._keys[item_id] = item_keys(item)
         return [self._keys.get(i, ()) for i in item_ids]
 
-    def items(self, item_ids: Sequence[str]) -> list[Item | None]:
-        """The catalog item of each id (``None`` when unknown), in one batched read."""
-        if self.entities is None:
-            return [None] * len(item_ids)
-        self.entities.prefetch_items(item_ids)
-        return [self.entities.items.get(i) for i in item_ids]
-
     def vectors(self, item_ids: Sequence[str]) -> np.ndarray:
         """One L2-normalised row per id (zeros for an item without features).
 
