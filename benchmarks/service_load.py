@@ -28,6 +28,8 @@ Goals (service issue): in-process p99 <= 20 ms at 1M items; HTTP >= 200 requests
 with p99 <= 50 ms and no errors; HTTP overhead <= 25 %; ingest >= 5,000 events/s.
 
     make bench-load                                                   # Locust, once
+    .venv/bin/python benchmarks/service_load.py --reuse /tmp/ecorec-1m --skip-inproc \
+        --ready-only                                                  # start-up time and RSS
     .venv/bin/python benchmarks/service_load.py --items 10000 --users 2000 --days 3 \
         --seconds 10 --warmup 2 --requests 300                        # smoke, ~5 min
     .venv/bin/python benchmarks/service_load.py --items 1000000 --users 20000 --days 7 \
@@ -248,6 +250,11 @@ def main() -> None:
         "[service] overload_wait_ms = 0); e.g. shipped,unbounded",
     )
     parser.add_argument("--skip-inproc", action="store_true")
+    parser.add_argument(
+        "--ready-only",
+        action="store_true",
+        help="per server variant, only start it: seconds until /readyz and its RSS (no Locust)",
+    )
     args = parser.parse_args()
     args.concurrency = [int(c) for c in args.concurrency.split(",") if c]
     args.servers = [v for v in args.servers.split(",") if v]
@@ -255,7 +262,7 @@ def main() -> None:
     unknown = {v for v in args.servers if not set(v.split("+")) <= parts}
     if unknown:
         parser.error(f"unknown server variants: {', '.join(sorted(unknown))}")
-    if args.servers and not LOCUST.exists():  # only the HTTP runs drive Locust
+    if args.servers and not args.ready_only and not LOCUST.exists():  # only HTTP runs need it
         sys.exit(f"{LOCUST} not found: run `make bench-load` first (or --servers '')")
 
     folder = args.reuse or args.keep or Path(tempfile.mkdtemp(prefix="ecorec-load-"))
@@ -273,7 +280,15 @@ def main() -> None:
             result["in_process"] = in_process(setup, args)
             result["ingest_in_process"] = ingest_breakdown(setup, args)
         result["http"] = {}
-        for label in args.servers:
+        for label in args.servers if args.ready_only else ():
+            server = Server(setup, args.port + args.servers.index(label), label)
+            server.stop()
+            result.setdefault("ready", {})[label] = {
+                "ready_s": server.ready_s,
+                "rss_mb_loaded": server.rss_mb,
+            }
+            log(f"server {label}: ready in {server.ready_s} s, RSS {server.rss_mb} MB")
+        for label in () if args.ready_only else args.servers:
             log(f"HTTP, server {label} ...")
             http = http_runs(setup, args, label)
             one = next((s for s in http["sweep"] if s["clients"] == 1), None)
